@@ -1,0 +1,147 @@
+"""The site configuration: one TOML file.
+
+::
+
+    [rosetta]
+    store = "rosetta.sqlite"      # relative paths are relative to this file's folder
+    reconcile_interval = 15       # seconds between reconcile passes
+
+    [plugins]
+    disabled = ["docker"]         # entry-point names never loaded
+    # enabled = ["core", "podman"]  # when given, only these are loaded
+
+    [plugin.podman]               # options of one plugin, structured into its own attrs class
+    binary = "podman"
+
+Secrets never go in this file; plugins read them from the environment or from files it names.
+Without a file, ``ROSETTA_HOME`` (default ``~/.local/share/rosetta``) holds the store.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from rosetta_core import validators as v
+from rosetta_core.errors import ConfigError, ValidationError
+from rosetta_core.serde import structure
+
+CONFIG_ENV = "ROSETTA_CONFIG"
+HOME_ENV = "ROSETTA_HOME"
+
+
+def default_home() -> Path:
+    """Where the embedded default keeps its files: ``$ROSETTA_HOME`` or ``~/.local/share/rosetta``."""
+    env = os.environ.get(HOME_ENV)
+    return Path(env) if env else Path.home() / ".local" / "share" / "rosetta"
+
+
+def _names(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        for item in value:
+            v.name(None, attribute, item)
+
+
+@attrs.frozen(kw_only=True)
+class CoreSection:
+    """The ``[rosetta]`` section."""
+
+    store: str = "rosetta.sqlite"
+    reconcile_interval: float = attrs.field(default=15.0)
+
+    @reconcile_interval.validator
+    def _check_interval(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0.05 <= value <= 86400:
+            raise v.FieldError(attribute.name, "must be between 0.05 and 86400 seconds")
+
+
+@attrs.frozen(kw_only=True)
+class PluginsSection:
+    """The ``[plugins]`` section: which entry-point plugins load."""
+
+    enabled: tuple[str, ...] | None = attrs.field(default=None, validator=_names)
+    disabled: tuple[str, ...] = attrs.field(default=(), validator=_names)
+
+
+@attrs.frozen(kw_only=True)
+class SiteConfig:
+    """The parsed site configuration. ``base_dir`` anchors relative paths."""
+
+    rosetta: CoreSection = attrs.field(factory=CoreSection)
+    plugins: PluginsSection = attrs.field(factory=PluginsSection)
+    plugin: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
+    base_dir: Path = attrs.field(factory=default_home)
+    source: Path | None = None
+
+    @property
+    def store_path(self) -> Path:
+        """The store file; ``:memory:`` stays as it is."""
+        if self.rosetta.store == ":memory:":
+            return Path(":memory:")
+        path = Path(os.path.expanduser(self.rosetta.store))
+        return path if path.is_absolute() else self.base_dir / path
+
+    def is_enabled(self, plugin_name: str) -> bool:
+        """Whether the entry-point plugin ``plugin_name`` may load."""
+        if plugin_name in self.plugins.disabled:
+            return False
+        return self.plugins.enabled is None or plugin_name in self.plugins.enabled
+
+    def plugin_section(self, plugin_name: str) -> Mapping[str, Any]:
+        return self.plugin.get(plugin_name, {})
+
+
+def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None, source: Path | None = None) -> SiteConfig:
+    """Build a :class:`SiteConfig` from parsed TOML; raise :class:`ConfigError` naming every bad path."""
+    problems: list[str] = []
+    unknown = sorted(set(data) - {"rosetta", "plugins", "plugin"})
+    problems.extend(f"$.{key}: unknown section" for key in unknown)
+    core, plugins = CoreSection(), PluginsSection()
+    try:
+        core = structure(dict(data.get("rosetta", {})), CoreSection, path="$.rosetta")
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    try:
+        raw_plugins = dict(data.get("plugins", {}))
+        for key in ("enabled", "disabled"):
+            if isinstance(raw_plugins.get(key), list):
+                raw_plugins[key] = tuple(raw_plugins[key])
+        plugins = structure(raw_plugins, PluginsSection, path="$.plugins")
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    sections = data.get("plugin", {})
+    if not isinstance(sections, Mapping) or not all(isinstance(s, Mapping) for s in sections.values()):
+        problems.append("$.plugin: every [plugin.<name>] entry must be a table")
+        sections = {}
+    if problems:
+        where = f" in {source}" if source else ""
+        raise ConfigError(f"invalid site configuration{where}: " + "; ".join(problems))
+    return SiteConfig(
+        rosetta=core,
+        plugins=plugins,
+        plugin={k: dict(s) for k, s in sections.items()},
+        base_dir=base_dir or default_home(),
+        source=source,
+    )
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> SiteConfig:
+    """Read the site configuration from ``path``, ``$ROSETTA_CONFIG``, or use the embedded default."""
+    chosen = path if path is not None else os.environ.get(CONFIG_ENV)
+    if chosen is None:
+        return parse_config({})
+    file = Path(chosen)
+    try:
+        data = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"site configuration not found: {file}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"cannot read site configuration {file}: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"site configuration {file} is not valid TOML: {exc}") from exc
+    return parse_config(data, base_dir=file.resolve().parent, source=file)

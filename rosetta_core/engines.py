@@ -1,0 +1,125 @@
+"""The container engine interface and the engine-neutral description of a task.
+
+The orchestrator builds one :class:`TaskSpec` per task from the software, the computing resource and
+the user's options; engines never see database rows. ``build_command`` is pure, so a workload manager
+can embed its argv in a batch script; the other methods act through an :class:`Executor`.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
+
+import attrs
+
+from rosetta_core.executors import Executor
+from rosetta_core.model import AuthConvention, InterfaceProtocol
+
+HANDLE_PREFIX = "rosetta-"
+"""Every container or job the platform starts is named with this prefix and the task id."""
+
+
+def handle_for(task_id: str) -> str:
+    """The name a task's container or job gets: known before the backend is asked, so never lost."""
+    return f"{HANDLE_PREFIX}{task_id}"
+
+
+def task_id_of(handle: str) -> str | None:
+    """The task id inside a platform handle, or ``None`` for a name the platform did not give."""
+    return handle[len(HANDLE_PREFIX) :] if handle.startswith(HANDLE_PREFIX) else None
+
+
+@attrs.frozen(kw_only=True)
+class Bind:
+    """A host path mounted into the container."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@attrs.frozen(kw_only=True)
+class Resources:
+    """Limits asked for the task; ``None`` leaves the engine's or scheduler's default."""
+
+    cpus: int | None = None
+    memory_mb: int | None = None
+    partition: str | None = None
+    walltime_minutes: int | None = None
+
+
+@attrs.frozen(kw_only=True)
+class TaskSpec:
+    """Everything an engine or scheduler needs to run one task, and nothing from the store."""
+
+    task_id: str
+    name: str
+    image: str
+    interface_port: int | None = None
+    protocol: InterfaceProtocol = InterfaceProtocol.HTTP
+    auth: AuthConvention = AuthConvention.NONE
+    env: Mapping[str, str] = attrs.field(factory=dict)
+    binds: tuple[Bind, ...] = ()
+    resources: Resources = attrs.field(factory=Resources)
+    arch: str | None = None
+    command: tuple[str, ...] = ()
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+
+
+class Observed(enum.StrEnum):
+    """What a backend said about a container or job.
+
+    ``GONE`` is a positive answer ("no such container/job"); ``UNKNOWN`` means the backend could not
+    be asked and must never be read as gone.
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    EXITED = "exited"
+    FAILED = "failed"
+    GONE = "gone"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen(kw_only=True)
+class Observation:
+    """One answer from a backend about one handle."""
+
+    state: Observed
+    exit_code: int | None = None
+    host: str | None = None
+    port: int | None = None
+    detail: str = ""
+
+
+@runtime_checkable
+class ContainerEngine(Protocol):
+    """A container engine (Docker, Podman, Singularity, ...).
+
+    Contract (checked by :class:`rosetta_core.testing.contracts.EngineContract`):
+
+    - ``build_command(spec)`` is pure and returns a foreground argv that runs the container.
+    - ``start(spec, executor)`` starts it detached, named ``spec.name``, and returns the handle
+      (usually ``spec.name``). It raises :class:`~rosetta_core.errors.BackendError` on failure.
+    - ``poll(handle, executor)`` never raises for an unknown handle: it returns ``GONE``. When the
+      engine cannot be asked it raises :class:`~rosetta_core.errors.BackendUnavailable`.
+    - ``stop(handle, executor)`` stops and removes; stopping a gone handle is not an error.
+    - ``logs`` returns at most ``tail`` lines of output.
+    - ``list_handles(executor)`` lists the handles this platform started (prefix ``rosetta-``),
+      running or not, so the orchestrator can find orphans.
+    """
+
+    name: str
+
+    def build_command(self, spec: TaskSpec) -> list[str]: ...
+
+    def start(self, spec: TaskSpec, executor: Executor) -> str: ...
+
+    def poll(self, handle: str, executor: Executor) -> Observation: ...
+
+    def stop(self, handle: str, executor: Executor) -> None: ...
+
+    def logs(self, handle: str, executor: Executor, *, tail: int = 1000) -> str: ...
+
+    def list_handles(self, executor: Executor) -> Sequence[str]: ...

@@ -1,0 +1,127 @@
+"""The core's named migrations. Never edit one once shipped: add the next."""
+
+from __future__ import annotations
+
+from sqlite_utils import Database, Migrations
+
+CORE_SET = "rosetta_core"
+core_migrations = Migrations(CORE_SET)
+
+
+@core_migrations(name="0001_initial")
+def _initial(db: Database) -> None:
+    db["users"].create(
+        {"id": str, "name": str, "email": str, "is_admin": int, "created_at": str},
+        pk="id",
+        not_null={"name"},
+    )
+    db["users"].create_index(["name"], unique=True)
+
+    db["keypairs"].create(
+        {
+            "id": str,
+            "owner": str,
+            "name": str,
+            "public_key": str,
+            "private_key_path": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"owner", "name"},
+    )
+    db["keypairs"].create_index(["owner", "name"], unique=True)
+
+    db["software"].create(
+        {
+            "id": str,
+            "name": str,
+            "image": str,
+            "registry": str,
+            "tag": str,
+            "digest": str,
+            "interface_port": int,
+            "protocol": str,
+            "auth": str,
+            "env": str,
+            "arch": str,
+            "description": str,
+            "owner": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name", "image"},
+    )
+    db["software"].create_index(["name"], unique=True)
+
+    db["computings"].create(
+        {
+            "id": str,
+            "name": str,
+            "kind": str,
+            "executor": str,
+            "engines": str,
+            "workload_manager": str,
+            "options": str,
+            "description": str,
+            "owner": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name"},
+    )
+    db["computings"].create_index(["name"], unique=True)
+
+    db["storages"].create(
+        {
+            "id": str,
+            "name": str,
+            "kind": str,
+            "base_path": str,
+            "bind_path": str,
+            "read_only": int,
+            "browsable": int,
+            "computing": str,
+            "owner": str,
+            "created_at": str,
+        },
+        pk="id",
+        not_null={"name"},
+    )
+    db["storages"].create_index(["name"], unique=True)
+
+    db["tasks"].create(
+        {
+            "id": str,
+            "name": str,
+            "owner": str,
+            "software": str,
+            "computing": str,
+            "options": str,
+            "status": str,
+            "engine": str,
+            "handle": str,
+            "interface_host": str,
+            "interface_port": int,
+            "error": str,
+            "exit_code": int,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        not_null={"name", "owner", "status"},
+    )
+    db["tasks"].create_index(["status"])
+    db["tasks"].create_index(["owner", "created_at"])
+
+    db["task_events"].create(
+        {
+            "task_id": str,
+            "seq": int,
+            "from_status": str,
+            "to_status": str,
+            "at": str,
+            "detail": str,
+        },
+        pk=("task_id", "seq"),
+        foreign_keys=[("task_id", "tasks", "id")],
+    )

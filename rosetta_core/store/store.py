@@ -1,0 +1,258 @@
+"""The store: one SQLite file through sqlite-utils, one write path.
+
+Every write goes through :meth:`Store.write`, which holds a process-wide lock and one
+``BEGIN IMMEDIATE`` transaction, so a multi-row change (a task transition and its event) commits
+whole or not at all. The file runs in WAL mode with ``synchronous=FULL``: a crash of the process,
+even SIGKILL, loses no committed row. Other processes may read and write the same file.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import attrs
+from sqlite_utils import Database, Migrations
+
+from rosetta_core.errors import ConflictError, InvalidTransition, NotFoundError
+from rosetta_core.model import Task, TaskEvent, TaskStatus, utcnow
+from rosetta_core.store.rows import (
+    TABLES,
+    TASK_COLUMNS,
+    event_from_row,
+    from_row,
+    task_from_tuple,
+    to_row,
+)
+from rosetta_core.store.schema import core_migrations
+
+T = TypeVar("T")
+
+_TASK_SELECT = "SELECT " + ", ".join(f'"{c}"' for c in TASK_COLUMNS) + " FROM tasks"
+
+
+class Store:
+    """Records and task history in one SQLite database.
+
+    Safe to share between threads of one process. ``path`` may be ``":memory:"`` for tests.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path) if str(path) != ":memory:" else None
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(
+            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        self.db = Database(conn)
+        self._conn = conn
+        self._lock = threading.RLock()
+
+    # ---------------------------------------------------------------- plumbing
+
+    @contextmanager
+    def write(self) -> Iterator[Database]:
+        """The one write path: a locked, immediate transaction; nested calls join the outer one."""
+        with self._lock:
+            if self._conn.in_transaction:
+                with self.db.atomic():
+                    yield self.db
+                return
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self.db
+            except BaseException:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                raise
+            else:
+                self._conn.execute("COMMIT")
+
+    def migrate(self, sets: Iterable[Migrations] = ()) -> list[str]:
+        """Apply the core migrations, then each set in order; return ``set:name`` of those applied."""
+        applied: list[str] = []
+        with self._lock:
+            for migrations in (core_migrations, *sets):
+                pending = [m.name for m in migrations.pending(self.db)]
+                migrations.apply(self.db)
+                applied.extend(f"{migrations.name}:{name}" for name in pending)
+        return applied
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # ---------------------------------------------------------------- generic records
+
+    def add(self, record: T) -> T:
+        """Insert a new record; a duplicate name raises :class:`ConflictError`."""
+        table = TABLES[type(record)]
+        try:
+            with self.write() as db:
+                db[table].insert(to_row(record))
+        except sqlite3.IntegrityError as exc:
+            name = getattr(record, "name", "?")
+            raise ConflictError(f"{table} {name!r} already exists") from exc
+        return record
+
+    def get(self, cls: type[T], name: str) -> T:
+        """The record of ``cls`` called ``name``; raises :class:`NotFoundError`."""
+        table = TABLES[cls]
+        rows = list(self.db[table].rows_where("name = ?", [name], limit=1))
+        if not rows:
+            raise NotFoundError(f"no {table} named {name!r}")
+        return from_row(cls, rows[0])
+
+    def list(self, cls: type[T]) -> list[T]:
+        """Every record of ``cls``, ordered by name."""
+        return [from_row(cls, row) for row in self.db[TABLES[cls]].rows_where(order_by="name")]
+
+    def delete(self, cls: type[Any], name: str) -> None:
+        table = TABLES[cls]
+        with self.write() as db:
+            cursor = db.execute(f"DELETE FROM [{table}] WHERE name = ?", [name])  # noqa: S608 - fixed table names
+            if cursor.rowcount == 0:
+                raise NotFoundError(f"no {table} named {name!r}")
+
+    # ---------------------------------------------------------------- tasks
+
+    def create_task(self, task: Task, detail: str = "") -> TaskEvent:
+        """Insert ``task`` and its first event in one transaction."""
+        event = TaskEvent(task_id=task.id, seq=1, from_status=None, to_status=task.status, detail=detail)
+        with self.write() as db:
+            db["tasks"].insert(to_row(task))
+            db["task_events"].insert(_event_row(event))
+        return event
+
+    def add_tasks(self, tasks: Sequence[Task]) -> None:
+        """Insert many tasks with their first events in one transaction (imports, benchmarks)."""
+        with self.write() as db:
+            db["tasks"].insert_all((to_row(t) for t in tasks), batch_size=1000)
+            db["task_events"].insert_all(
+                (_event_row(TaskEvent(task_id=t.id, seq=1, from_status=None, to_status=t.status, at=t.created_at))
+                 for t in tasks),
+                batch_size=1000,
+            )
+
+    def transition(
+        self,
+        task_id: str,
+        expected: TaskStatus,
+        to: TaskStatus,
+        *,
+        detail: str = "",
+        **changes: Any,
+    ) -> tuple[Task, TaskEvent]:
+        """Move a task from ``expected`` to ``to``, applying ``changes``, and record the event.
+
+        Compare-and-set: if another writer moved the task first, nothing is written and
+        :class:`InvalidTransition` is raised. The row and the event commit together.
+        """
+        with self.write() as db:
+            task = self.get_task(task_id)
+            if task.status is not expected:
+                raise InvalidTransition(
+                    f"task {task_id} is {task.status.value}, not {expected.value}; cannot make it {to.value}"
+                )
+            now = utcnow()
+            updated = attrs.evolve(task, status=to, updated_at=now, **changes)
+            row = to_row(updated)
+            del row["id"]
+            db["tasks"].update(task_id, row)
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM task_events WHERE task_id = ?", [task_id]
+            ).fetchone()[0]
+            event = TaskEvent(task_id=task_id, seq=seq, from_status=expected, to_status=to, at=now, detail=detail)
+            db["task_events"].insert(_event_row(event))
+        return updated, event
+
+    def update_task(self, task_id: str, **changes: Any) -> Task:
+        """Change fields of a task without a status change (no event)."""
+        if "status" in changes:
+            raise ValueError("use transition() to change a task's status")
+        with self.write() as db:
+            task = attrs.evolve(self.get_task(task_id), updated_at=utcnow(), **changes)
+            row = to_row(task)
+            del row["id"]
+            db["tasks"].update(task_id, row)
+        return task
+
+    def get_task(self, task_id: str) -> Task:
+        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [task_id]).fetchone()  # noqa: S608
+        if row is None:
+            raise NotFoundError(f"no task {task_id!r}")
+        return task_from_tuple(row)
+
+    def find_task(self, key: str) -> Task:
+        """A task by id, unique id prefix (at least 4 characters) or unique name."""
+        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [key]).fetchone()  # noqa: S608
+        if row is not None:
+            return task_from_tuple(row)
+        rows: list[Any] = []
+        if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
+            rows = self._conn.execute(_TASK_SELECT + " WHERE id LIKE ? LIMIT 2", [key + "%"]).fetchall()  # noqa: S608
+        if not rows:
+            rows = self._conn.execute(_TASK_SELECT + " WHERE name = ? LIMIT 2", [key]).fetchall()  # noqa: S608
+        if len(rows) > 1:
+            raise ConflictError(f"{key!r} matches more than one task; give more of its id")
+        if not rows:
+            raise NotFoundError(f"no task {key!r}")
+        return task_from_tuple(rows[0])
+
+    def list_tasks(
+        self,
+        *,
+        owner: str | None = None,
+        statuses: Iterable[TaskStatus] | None = None,
+        computing: str | None = None,
+        limit: int | None = None,
+    ) -> list[Task]:
+        """Tasks, most recently created first, filtered by owner, statuses and computing resource."""
+        where: list[str] = []
+        params: list[Any] = []
+        if owner is not None:
+            where.append("owner = ?")
+            params.append(owner)
+        if computing is not None:
+            where.append("computing = ?")
+            params.append(computing)
+        if statuses is not None:
+            wanted = [s.value for s in statuses]
+            where.append("status IN (" + ", ".join("?" * len(wanted)) + ")")
+            params.extend(wanted)
+        sql = _TASK_SELECT
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        # rows are inserted in creation order: rowid order avoids sorting the whole table
+        sql += " ORDER BY rowid DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [task_from_tuple(row) for row in self._conn.execute(sql, params)]
+
+    def task_events(self, task_id: str) -> list[TaskEvent]:
+        return [
+            event_from_row(row)
+            for row in self.db["task_events"].rows_where("task_id = ?", [task_id], order_by="seq")
+        ]
+
+    def count_events(self) -> int:
+        return int(self._conn.execute("SELECT COUNT(*) FROM task_events").fetchone()[0])
+
+
+def _event_row(event: TaskEvent) -> dict[str, Any]:
+    return {
+        "task_id": event.task_id,
+        "seq": event.seq,
+        "from_status": event.from_status.value if event.from_status else None,
+        "to_status": event.to_status.value,
+        "at": event.at.isoformat(),
+        "detail": event.detail,
+    }

@@ -1,0 +1,158 @@
+"""attrs validators shared by the model records.
+
+Each validator raises :class:`FieldError` (a ``ValueError``) naming the field, with a message that
+reads well after the field path the converter puts in front of it, e.g. ``$.interface_port: must be between 1 and 65535``.
+Names are restricted so they can never carry shell metacharacters or path separators.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import attrs
+
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+REGISTRY_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(:[0-9]{1,5})?$")
+IMAGE_RE = re.compile(r"^[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$")
+TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
+ARCH_RE = re.compile(r"^[a-z0-9_]{1,16}(/[a-z0-9]{1,8})?$")
+# absolute POSIX paths of printable characters, no "..", no shell-special characters
+PATH_RE = re.compile(r"^/[A-Za-z0-9._/@+=,-]{0,1023}$")
+MAX_TEXT = 4096
+
+
+class FieldError(ValueError):
+    """A field's value is refused; ``field`` names it so the error path can point at it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def _strict_type(field: str, value: Any, kind: type | tuple[type, ...]) -> None:
+    # bool is an int subclass: a port of True is a mistake, not 1
+    if isinstance(value, bool) and kind is not bool:
+        raise FieldError(field, f"must be {_kind_name(kind)}, not a boolean")
+    if not isinstance(value, kind):
+        raise FieldError(field, f"must be {_kind_name(kind)}, not {type(value).__name__}")
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    if isinstance(kind, tuple):
+        return " or ".join(k.__name__ for k in kind)
+    return kind.__name__
+
+
+def name(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A record name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    _strict_type(attribute.name, value, str)
+    if not NAME_RE.match(value):
+        raise FieldError(
+            attribute.name,
+            f"{value!r} must be 1-63 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+
+
+def optional_name(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None:
+        name(inst, attribute, value)
+
+
+def text(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Free text up to 4096 characters, without NUL bytes."""
+    _strict_type(attribute.name, value, str)
+    if len(value) > MAX_TEXT or "\x00" in value:
+        raise FieldError(attribute.name, f"must be at most {MAX_TEXT} characters without NUL bytes")
+
+
+def matches(pattern: re.Pattern[str], what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """A string matching ``pattern``; the error says it must be ``what``."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        _strict_type(attribute.name, value, str)
+        if not pattern.match(value):
+            raise FieldError(attribute.name, f"{value[:80]!r} is not {what}")
+
+    return check
+
+
+def optional_matches(
+    pattern: re.Pattern[str], what: str
+) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    inner = matches(pattern, what)
+
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            inner(inst, attribute, value)
+
+    return check
+
+
+def int_between(low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    """An int in [low, high]; booleans are refused."""
+
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        _strict_type(attribute.name, value, int)
+        if not low <= value <= high:
+            raise FieldError(attribute.name, f"must be between {low} and {high}, got {value}")
+
+    return check
+
+
+def optional_int_between(low: int, high: int) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    inner = int_between(low, high)
+
+    def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is not None:
+            inner(inst, attribute, value)
+
+    return check
+
+
+port = int_between(1, 65535)
+optional_port = optional_int_between(1, 65535)
+
+
+def env_vars(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A mapping of environment variable names to string values."""
+    _strict_type(attribute.name, value, Mapping)
+    if len(value) > 256:
+        raise FieldError(attribute.name, "may hold at most 256 variables")
+    for key, val in value.items():
+        if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+            raise FieldError(attribute.name, f"key {str(key)[:80]!r} is not a valid variable name")
+        if not isinstance(val, str):
+            raise FieldError(attribute.name, f"[{key}] must be str, not {type(val).__name__}")
+        if len(val) > MAX_TEXT or "\x00" in val:
+            raise FieldError(attribute.name, f"[{key}] must be at most {MAX_TEXT} characters without NUL")
+
+
+def names_tuple(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A non-empty tuple of record names without repeats."""
+    _strict_type(attribute.name, value, tuple)
+    if not value:
+        raise FieldError(attribute.name, "must name at least one entry")
+    for item in value:
+        if not isinstance(item, str) or not NAME_RE.match(item):
+            raise FieldError(attribute.name, f"entry {str(item)[:80]!r} is not a valid name")
+    if len(set(value)) != len(value):
+        raise FieldError(attribute.name, "names an entry twice")
+
+
+def scalar_options(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """A mapping of option names to JSON scalars (str, int, float, bool)."""
+    _strict_type(attribute.name, value, Mapping)
+    if len(value) > 128:
+        raise FieldError(attribute.name, "may hold at most 128 options")
+    for key, val in value.items():
+        if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+            raise FieldError(attribute.name, f"key {str(key)[:80]!r} is not a valid option name")
+        if not isinstance(val, str | int | float | bool):
+            raise FieldError(attribute.name, f"[{key}] must be a string, number or boolean")
+        if isinstance(val, str) and (len(val) > MAX_TEXT or "\x00" in val):
+            raise FieldError(attribute.name, f"[{key}] must be at most {MAX_TEXT} characters without NUL")
