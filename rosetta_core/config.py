@@ -96,7 +96,9 @@ class SiteConfig:
         return self.plugin.get(plugin_name, {})
 
 
-def parse_config(data: Mapping[str, Any], *, base_dir: Path | None = None, source: Path | None = None) -> SiteConfig:
+def parse_config(
+    data: Mapping[str, Any], *, base_dir: Path | None = None, source: Path | None = None
+) -> SiteConfig:
     """Build a :class:`SiteConfig` from parsed TOML; raise :class:`ConfigError` naming every bad path."""
     problems: list[str] = []
     unknown = sorted(set(data) - {"rosetta", "plugins", "plugin"})

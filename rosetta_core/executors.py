@@ -62,7 +62,7 @@ class Executor(Protocol):
         argv: Sequence[str],
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        input: str | None = None,  # noqa: A002 - mirrors subprocess.run
+        input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult: ...
 
@@ -95,7 +95,7 @@ class LocalExecutor:
         argv: Sequence[str],
         *,
         timeout: float = DEFAULT_TIMEOUT,
-        input: str | None = None,  # noqa: A002
+        input: str | None = None,
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         args = check_argv(argv)

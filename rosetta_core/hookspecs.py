@@ -114,9 +114,7 @@ def rosetta_register_tunnels(register: Callable[[str, Tunnel], None], kernel: Ke
 
 
 @hookspec
-def rosetta_register_authenticators(
-    register: Callable[[str, Authenticator], None], kernel: Kernel
-) -> None:
+def rosetta_register_authenticators(register: Callable[[str, Authenticator], None], kernel: Kernel) -> None:
     """Register authenticators by name (``local``, ``oidc``, ...).
 
     :param register: call ``register(name, authenticator)`` for each one.

@@ -44,7 +44,9 @@ T = TypeVar("T")
 class Kernel:
     """The running core. Build it with :func:`create_kernel`, not directly."""
 
-    def __init__(self, config: SiteConfig, pm: pluggy.PluginManager, plugins: list[plugin_loading.PluginInfo]) -> None:
+    def __init__(
+        self, config: SiteConfig, pm: pluggy.PluginManager, plugins: list[plugin_loading.PluginInfo]
+    ) -> None:
         self.config = config
         self.pm = pm
         self.plugins = plugins
@@ -63,7 +65,7 @@ class Kernel:
         self._executors: dict[str, Executor] = {}
         self._store: Store | None = None
         self._started = False
-        from rosetta_core.orchestrator import Orchestrator  # noqa: PLC0415 - the orchestrator needs Kernel
+        from rosetta_core.orchestrator import Orchestrator
 
         self.orchestrator = Orchestrator(self)
 
@@ -150,17 +152,15 @@ class Kernel:
             ("rosetta_register_builders", self.builders),
         ]
         for hook_name, registry in registries:
-            plugin_loading.call_each(
-                self.pm,
-                hook_name,
-                lambda plugin, reg=registry: {"register": _registrar(reg, plugin), "kernel": self},
-            )
+            plugin_loading.call_each(self.pm, hook_name, self._registration_kwargs(registry))
         seen_sets: dict[str, str] = {}
 
         def migrations_for(plugin: str) -> dict[str, Any]:
             def register(migrations: Migrations) -> None:
                 if not isinstance(migrations, Migrations):
-                    raise PluginError(f"plugin {plugin!r} registered migrations that are not a sqlite_utils.Migrations")
+                    raise PluginError(
+                        f"plugin {plugin!r} registered migrations that are not a sqlite_utils.Migrations"
+                    )
                 if migrations.name in seen_sets:
                     raise PluginError(
                         f"migration set {migrations.name!r} is registered by two plugins: "
@@ -172,6 +172,12 @@ class Kernel:
             return {"register": register}
 
         plugin_loading.call_each(self.pm, "rosetta_register_migrations", migrations_for)
+
+    def _registration_kwargs(self, registry: Registry[Any]) -> Callable[[str], dict[str, Any]]:
+        def make(plugin: str) -> dict[str, Any]:
+            return {"register": _registrar(registry, plugin), "kernel": self}
+
+        return make
 
     def _structure_options(self) -> None:
         loaded = {info.name for info in self.plugins}
@@ -190,8 +196,9 @@ class Kernel:
                     raise PluginError(f"plugin {plugin!r} registered options twice")
                 section = dict(self.config.plugin_section(plugin))
                 try:
-                    self._options[cls] = structure(section, cls, what=f"options of plugin {plugin!r}",
-                                                   path=f"$.plugin.{plugin}")
+                    self._options[cls] = structure(
+                        section, cls, what=f"options of plugin {plugin!r}", path=f"$.plugin.{plugin}"
+                    )
                 except ValidationError as exc:
                     raise ConfigError(str(exc)) from None
                 self._options_owner[plugin] = cls
@@ -236,12 +243,14 @@ def create_kernel(
     infos: list[plugin_loading.PluginInfo] = []
     explicit_names: set[str] = set()
     if plugins is not None:
-        named = dict(plugins.items()) if isinstance(plugins, Mapping) else {
-            plugin_loading.plugin_name_of(p): p for p in plugins
-        }
+        named = (
+            dict(plugins.items())
+            if isinstance(plugins, Mapping)
+            else {plugin_loading.plugin_name_of(p): p for p in plugins}
+        )
         explicit_names = set(named)
         if not use_entry_points and "core" not in named:
-            from rosetta_core import builtin  # noqa: PLC0415
+            from rosetta_core import builtin
 
             named = {"core": builtin, **named}
         infos.extend(plugin_loading.load_explicit(pm, named, site))

@@ -55,9 +55,7 @@ class TaskStatus(enum.StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({TaskStatus.EXITED, TaskStatus.FAILED, TaskStatus.STOPPED})
-ACTIVE_STATUSES = frozenset(
-    {TaskStatus.QUEUED, TaskStatus.STARTING, TaskStatus.RUNNING, TaskStatus.UNKNOWN}
-)
+ACTIVE_STATUSES = frozenset({TaskStatus.QUEUED, TaskStatus.STARTING, TaskStatus.RUNNING, TaskStatus.UNKNOWN})
 
 
 class InterfaceProtocol(enum.StrEnum):
@@ -118,10 +116,15 @@ class Software:
     name: str = attrs.field(validator=v.name)
     image: str = attrs.field(validator=v.matches(v.IMAGE_RE, "an image repository name"))
     registry: str = attrs.field(
-        default="", validator=attrs.validators.or_(attrs.validators.in_({""}), v.matches(v.REGISTRY_RE, "a registry host"))
+        default="",
+        validator=attrs.validators.or_(
+            attrs.validators.in_({""}), v.matches(v.REGISTRY_RE, "a registry host")
+        ),
     )
     tag: str = attrs.field(default="latest", validator=v.matches(v.TAG_RE, "an image tag"))
-    digest: str | None = attrs.field(default=None, validator=v.optional_matches(v.DIGEST_RE, "a sha256 digest"))
+    digest: str | None = attrs.field(
+        default=None, validator=v.optional_matches(v.DIGEST_RE, "a sha256 digest")
+    )
     interface_port: int | None = attrs.field(default=None, validator=v.optional_port)
     protocol: InterfaceProtocol = attrs.field(
         default=InterfaceProtocol.HTTP, validator=attrs.validators.instance_of(InterfaceProtocol)

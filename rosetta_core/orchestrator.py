@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from rosetta_core.engines import ContainerEngine, Observation, Observed, Resources, TaskSpec, handle_for, task_id_of
+from rosetta_core.engines import (
+    ContainerEngine,
+    Observation,
+    Observed,
+    Resources,
+    TaskSpec,
+    handle_for,
+    task_id_of,
+)
 from rosetta_core.errors import (
     BackendError,
     BackendUnavailable,
@@ -114,7 +122,8 @@ class Orchestrator:
         engine = opts.engine or comp.default_engine
         if engine not in comp.engines:
             raise ValidationError(
-                "task options", [f"$.engine: {engine!r} is not offered by {comp.name!r} ({', '.join(comp.engines)})"]
+                "task options",
+                [f"$.engine: {engine!r} is not offered by {comp.name!r} ({', '.join(comp.engines)})"],
             )
         self.kernel.engines.get(engine)
         if comp.workload_manager != NO_WORKLOAD_MANAGER:
@@ -190,7 +199,9 @@ class Orchestrator:
             return self._move(task, S.FAILED, f"submission failed: {exc}", error=f"submission failed: {exc}")
         return self.kernel.store.update_task(task.id, handle=job_id)
 
-    def _start_container(self, task: Task, spec: TaskSpec, engine: ContainerEngine, executor: Executor) -> Task:
+    def _start_container(
+        self, task: Task, spec: TaskSpec, engine: ContainerEngine, executor: Executor
+    ) -> Task:
         try:
             engine.start(spec, executor)
         except BackendUnavailable as exc:
@@ -251,7 +262,7 @@ class Orchestrator:
             by_computing: dict[str, list[Task]] = defaultdict(list)
             for task in store.list_tasks(statuses=ACTIVE_STATUSES):
                 by_computing[task.computing].append(task)
-            computings = {c.name: c for c in store.list(Computing)}
+            computings = {c.name: c for c in store.all(Computing)}
             for name, tasks in by_computing.items():
                 report.checked += len(tasks)
                 comp = computings.get(name)
@@ -286,10 +297,7 @@ class Orchestrator:
             except (PluginError, NotFoundError, BackendError) as exc:
                 self._unknown(task, str(exc), report)
                 continue
-            if task.handle is None:
-                task = self._advance(task)
-            else:
-                task = self._observe_one(task, engine, executor)
+            task = self._advance(task) if task.handle is None else self._observe_one(task, engine, executor)
             report.changed += task.status is not before
             report.unknown += task.status is S.UNKNOWN
 
@@ -386,7 +394,9 @@ class Orchestrator:
         if obs.state is Observed.GONE and task.status is S.STARTING:
             attempts = sum(1 for e in self.kernel.store.task_events(task.id) if e.to_status is S.STARTING)
             if attempts >= MAX_START_ATTEMPTS:
-                return self._move(task, S.FAILED, "container never appeared", error="the container never started")
+                return self._move(
+                    task, S.FAILED, "container never appeared", error="the container never started"
+                )
             sw = self.kernel.store.get(Software, task.software)
             comp = self.kernel.store.get(Computing, task.computing)
             log.info("task %s: container %s missing while starting; starting it again", task.id, task.handle)
@@ -399,7 +409,11 @@ class Orchestrator:
         """Turn one backend observation into at most one transition."""
         status = task.status
         if obs.state is Observed.UNKNOWN:
-            return task if status is S.UNKNOWN else self._move(task, S.UNKNOWN, obs.detail or "backend unavailable")
+            return (
+                task
+                if status is S.UNKNOWN
+                else self._move(task, S.UNKNOWN, obs.detail or "backend unavailable")
+            )
         if obs.state is Observed.PENDING:
             target = S.QUEUED if batch else S.STARTING
             return self._move(task, target, obs.detail or "pending") if status is S.UNKNOWN else task
@@ -410,10 +424,17 @@ class Orchestrator:
                 if status is S.RUNNING and (obs.host, obs.port) == (task.interface_host, task.interface_port):
                     return task
                 if status is S.RUNNING:
-                    return self.kernel.store.update_task(task.id, interface_host=obs.host, interface_port=obs.port)
-                return self._move(task, S.RUNNING, obs.detail or "running",
-                                  interface_host=obs.host, interface_port=obs.port)
-            return task if status is S.STARTING else self._move(task, S.STARTING, "running, interface not known yet")
+                    return self.kernel.store.update_task(
+                        task.id, interface_host=obs.host, interface_port=obs.port
+                    )
+                return self._move(
+                    task, S.RUNNING, obs.detail or "running", interface_host=obs.host, interface_port=obs.port
+                )
+            return (
+                task
+                if status is S.STARTING
+                else self._move(task, S.STARTING, "running, interface not known yet")
+            )
         if obs.state is Observed.EXITED:
             if obs.exit_code in (0, None):
                 return self._move(task, S.EXITED, obs.detail or "exited", exit_code=obs.exit_code)
@@ -454,12 +475,16 @@ class Orchestrator:
             else:
                 raise InvalidTransition(f"task {task.id} cannot go from {task.status.value} to {to.value}")
         try:
-            updated, event = self.kernel.store.transition(task.id, task.status, to, detail=detail[:2000], **changes)
+            updated, event = self.kernel.store.transition(
+                task.id, task.status, to, detail=detail[:2000], **changes
+            )
         except InvalidTransition:
             current = self.kernel.store.get_task(task.id)
             if to not in ALLOWED[current.status]:
                 raise
-            updated, event = self.kernel.store.transition(task.id, current.status, to, detail=detail[:2000], **changes)
+            updated, event = self.kernel.store.transition(
+                task.id, current.status, to, detail=detail[:2000], **changes
+            )
         self._emit(updated, event)
         return updated
 

@@ -66,9 +66,7 @@ def _scalar_union(value: Any, _type: Any) -> Any:
 def _is_simple_optional(kind: Any) -> bool:
     args = typing.get_args(kind)
     return (
-        typing.get_origin(kind) in (types.UnionType, typing.Union)
-        and len(args) == 2
-        and type(None) in args
+        typing.get_origin(kind) in (types.UnionType, typing.Union) and len(args) == 2 and type(None) in args
     )
 
 

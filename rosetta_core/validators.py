@@ -1,7 +1,8 @@
 """attrs validators shared by the model records.
 
 Each validator raises :class:`FieldError` (a ``ValueError``) naming the field, with a message that
-reads well after the field path the converter puts in front of it, e.g. ``$.interface_port: must be between 1 and 65535``.
+reads well after the field path the converter puts in front of it, for example
+``$.interface_port: must be between 1 and 65535``.
 Names are restricted so they can never carry shell metacharacters or path separators.
 """
 
@@ -54,7 +55,7 @@ def name(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise FieldError(
             attribute.name,
             f"{value!r} must be 1-63 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
+            "starting with a letter or digit",
         )
 
 
@@ -81,9 +82,7 @@ def matches(pattern: re.Pattern[str], what: str) -> Callable[[Any, attrs.Attribu
     return check
 
 
-def optional_matches(
-    pattern: re.Pattern[str], what: str
-) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+def optional_matches(pattern: re.Pattern[str], what: str) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     inner = matches(pattern, what)
 
     def check(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

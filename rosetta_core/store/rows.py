@@ -14,7 +14,17 @@ from typing import Any, TypeVar
 
 import attrs
 
-from rosetta_core.model import Computing, KeyPair, Software, Storage, Task, TaskEvent, TaskOptions, TaskStatus, User
+from rosetta_core.model import (
+    Computing,
+    KeyPair,
+    Software,
+    Storage,
+    Task,
+    TaskEvent,
+    TaskOptions,
+    TaskStatus,
+    User,
+)
 from rosetta_core.serde import make_converter
 
 T = TypeVar("T")
@@ -59,9 +69,9 @@ def from_row(cls: type[T], row: Mapping[str, Any]) -> T:
     for field in attrs.fields(cls):  # type: ignore[arg-type]
         if field.type in ("bool", bool) and isinstance(data.get(field.name), int):
             data[field.name] = bool(data[field.name])
-        if data.get(field.name, attrs.NOTHING) is None and field.default is not attrs.NOTHING:
-            if field.type in ("str", str):
-                data.pop(field.name)
+        # a NULL in a plain-text column means "not set": let the field's default apply
+        if data.get(field.name, attrs.NOTHING) is None and field.type in ("str", str):
+            data.pop(field.name)
     if "engines" in data and isinstance(data["engines"], list):
         data["engines"] = tuple(data["engines"])
     known = {f.name for f in attrs.fields(cls)}  # type: ignore[arg-type]

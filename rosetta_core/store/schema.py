@@ -10,14 +10,14 @@ core_migrations = Migrations(CORE_SET)
 
 @core_migrations(name="0001_initial")
 def _initial(db: Database) -> None:
-    db["users"].create(
+    db.table("users").create(
         {"id": str, "name": str, "email": str, "is_admin": int, "created_at": str},
         pk="id",
         not_null={"name"},
     )
-    db["users"].create_index(["name"], unique=True)
+    db.table("users").create_index(["name"], unique=True)
 
-    db["keypairs"].create(
+    db.table("keypairs").create(
         {
             "id": str,
             "owner": str,
@@ -29,9 +29,9 @@ def _initial(db: Database) -> None:
         pk="id",
         not_null={"owner", "name"},
     )
-    db["keypairs"].create_index(["owner", "name"], unique=True)
+    db.table("keypairs").create_index(["owner", "name"], unique=True)
 
-    db["software"].create(
+    db.table("software").create(
         {
             "id": str,
             "name": str,
@@ -51,9 +51,9 @@ def _initial(db: Database) -> None:
         pk="id",
         not_null={"name", "image"},
     )
-    db["software"].create_index(["name"], unique=True)
+    db.table("software").create_index(["name"], unique=True)
 
-    db["computings"].create(
+    db.table("computings").create(
         {
             "id": str,
             "name": str,
@@ -69,9 +69,9 @@ def _initial(db: Database) -> None:
         pk="id",
         not_null={"name"},
     )
-    db["computings"].create_index(["name"], unique=True)
+    db.table("computings").create_index(["name"], unique=True)
 
-    db["storages"].create(
+    db.table("storages").create(
         {
             "id": str,
             "name": str,
@@ -87,9 +87,9 @@ def _initial(db: Database) -> None:
         pk="id",
         not_null={"name"},
     )
-    db["storages"].create_index(["name"], unique=True)
+    db.table("storages").create_index(["name"], unique=True)
 
-    db["tasks"].create(
+    db.table("tasks").create(
         {
             "id": str,
             "name": str,
@@ -110,10 +110,10 @@ def _initial(db: Database) -> None:
         pk="id",
         not_null={"name", "owner", "status"},
     )
-    db["tasks"].create_index(["status"])
-    db["tasks"].create_index(["owner", "created_at"])
+    db.table("tasks").create_index(["status"])
+    db.table("tasks").create_index(["owner", "created_at"])
 
-    db["task_events"].create(
+    db.table("task_events").create(
         {
             "task_id": str,
             "seq": int,

@@ -32,7 +32,7 @@ from rosetta_core.store.schema import core_migrations
 
 T = TypeVar("T")
 
-_TASK_SELECT = "SELECT " + ", ".join(f'"{c}"' for c in TASK_COLUMNS) + " FROM tasks"
+_TASK_SELECT = "SELECT " + ", ".join(f'"{c}"' for c in TASK_COLUMNS) + " FROM tasks"  # noqa: S608 - fixed names
 
 
 class Store:
@@ -45,9 +45,7 @@ class Store:
         self.path = Path(path) if str(path) != ":memory:" else None
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            str(path), check_same_thread=False, isolation_level=None, timeout=30.0
-        )
+        conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -96,7 +94,7 @@ class Store:
         table = TABLES[type(record)]
         try:
             with self.write() as db:
-                db[table].insert(to_row(record))
+                db.table(table).insert(to_row(record))
         except sqlite3.IntegrityError as exc:
             name = getattr(record, "name", "?")
             raise ConflictError(f"{table} {name!r} already exists") from exc
@@ -105,14 +103,14 @@ class Store:
     def get(self, cls: type[T], name: str) -> T:
         """The record of ``cls`` called ``name``; raises :class:`NotFoundError`."""
         table = TABLES[cls]
-        rows = list(self.db[table].rows_where("name = ?", [name], limit=1))
+        rows = list(self.db.table(table).rows_where("name = ?", [name], limit=1))
         if not rows:
             raise NotFoundError(f"no {table} named {name!r}")
         return from_row(cls, rows[0])
 
-    def list(self, cls: type[T]) -> list[T]:
+    def all(self, cls: type[T]) -> list[T]:
         """Every record of ``cls``, ordered by name."""
-        return [from_row(cls, row) for row in self.db[TABLES[cls]].rows_where(order_by="name")]
+        return [from_row(cls, row) for row in self.db.table(TABLES[cls]).rows_where(order_by="name")]
 
     def delete(self, cls: type[Any], name: str) -> None:
         table = TABLES[cls]
@@ -127,17 +125,21 @@ class Store:
         """Insert ``task`` and its first event in one transaction."""
         event = TaskEvent(task_id=task.id, seq=1, from_status=None, to_status=task.status, detail=detail)
         with self.write() as db:
-            db["tasks"].insert(to_row(task))
-            db["task_events"].insert(_event_row(event))
+            db.table("tasks").insert(to_row(task))
+            db.table("task_events").insert(_event_row(event))
         return event
 
     def add_tasks(self, tasks: Sequence[Task]) -> None:
         """Insert many tasks with their first events in one transaction (imports, benchmarks)."""
         with self.write() as db:
-            db["tasks"].insert_all((to_row(t) for t in tasks), batch_size=1000)
-            db["task_events"].insert_all(
-                (_event_row(TaskEvent(task_id=t.id, seq=1, from_status=None, to_status=t.status, at=t.created_at))
-                 for t in tasks),
+            db.table("tasks").insert_all((to_row(t) for t in tasks), batch_size=1000)
+            db.table("task_events").insert_all(
+                (
+                    _event_row(
+                        TaskEvent(task_id=t.id, seq=1, from_status=None, to_status=t.status, at=t.created_at)
+                    )
+                    for t in tasks
+                ),
                 batch_size=1000,
             )
 
@@ -165,12 +167,14 @@ class Store:
             updated = attrs.evolve(task, status=to, updated_at=now, **changes)
             row = to_row(updated)
             del row["id"]
-            db["tasks"].update(task_id, row)
+            db.table("tasks").update(task_id, row)
             seq = db.execute(
                 "SELECT COALESCE(MAX(seq), 0) + 1 FROM task_events WHERE task_id = ?", [task_id]
             ).fetchone()[0]
-            event = TaskEvent(task_id=task_id, seq=seq, from_status=expected, to_status=to, at=now, detail=detail)
-            db["task_events"].insert(_event_row(event))
+            event = TaskEvent(
+                task_id=task_id, seq=seq, from_status=expected, to_status=to, at=now, detail=detail
+            )
+            db.table("task_events").insert(_event_row(event))
         return updated, event
 
     def update_task(self, task_id: str, **changes: Any) -> Task:
@@ -181,25 +185,25 @@ class Store:
             task = attrs.evolve(self.get_task(task_id), updated_at=utcnow(), **changes)
             row = to_row(task)
             del row["id"]
-            db["tasks"].update(task_id, row)
+            db.table("tasks").update(task_id, row)
         return task
 
     def get_task(self, task_id: str) -> Task:
-        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [task_id]).fetchone()  # noqa: S608
+        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [task_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no task {task_id!r}")
         return task_from_tuple(row)
 
     def find_task(self, key: str) -> Task:
         """A task by id, unique id prefix (at least 4 characters) or unique name."""
-        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [key]).fetchone()  # noqa: S608
+        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [key]).fetchone()
         if row is not None:
             return task_from_tuple(row)
         rows: list[Any] = []
         if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
-            rows = self._conn.execute(_TASK_SELECT + " WHERE id LIKE ? LIMIT 2", [key + "%"]).fetchall()  # noqa: S608
+            rows = self._conn.execute(_TASK_SELECT + " WHERE id LIKE ? LIMIT 2", [key + "%"]).fetchall()
         if not rows:
-            rows = self._conn.execute(_TASK_SELECT + " WHERE name = ? LIMIT 2", [key]).fetchall()  # noqa: S608
+            rows = self._conn.execute(_TASK_SELECT + " WHERE name = ? LIMIT 2", [key]).fetchall()
         if len(rows) > 1:
             raise ConflictError(f"{key!r} matches more than one task; give more of its id")
         if not rows:
@@ -240,7 +244,7 @@ class Store:
     def task_events(self, task_id: str) -> list[TaskEvent]:
         return [
             event_from_row(row)
-            for row in self.db["task_events"].rows_where("task_id = ?", [task_id], order_by="seq")
+            for row in self.db.table("task_events").rows_where("task_id = ?", [task_id], order_by="seq")
         ]
 
     def count_events(self) -> int:
