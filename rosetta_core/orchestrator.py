@@ -390,20 +390,25 @@ class Orchestrator:
             obs = engine.poll(task.handle, executor)
         except BackendError as exc:
             obs = Observation(state=Observed.UNKNOWN, detail=str(exc))
-        task = self._apply(task, obs, batch=False)
-        if obs.state is Observed.GONE and task.status is S.STARTING:
-            attempts = sum(1 for e in self.kernel.store.task_events(task.id) if e.to_status is S.STARTING)
-            if attempts >= MAX_START_ATTEMPTS:
-                return self._move(
-                    task, S.FAILED, "container never appeared", error="the container never started"
+        if obs.state is Observed.GONE and task.status in (S.STARTING, S.UNKNOWN):
+            events = self.kernel.store.task_events(task.id)
+            if not any(e.to_status is S.RUNNING for e in events):
+                # the start was cut short (a crash, an unreachable engine): start it again
+                attempts = sum(1 for e in events if e.to_status is S.STARTING)
+                if attempts >= MAX_START_ATTEMPTS:
+                    return self._move(
+                        task, S.FAILED, "container never appeared", error="the container never started"
+                    )
+                sw = self.kernel.store.get(Software, task.software)
+                comp = self.kernel.store.get(Computing, task.computing)
+                log.info(
+                    "task %s: container %s missing while starting; starting it again", task.id, task.handle
                 )
-            sw = self.kernel.store.get(Software, task.software)
-            comp = self.kernel.store.get(Computing, task.computing)
-            log.info("task %s: container %s missing while starting; starting it again", task.id, task.handle)
-            task = self._move(task, S.UNKNOWN, "container missing while starting")
-            task = self._move(task, S.STARTING, "starting container again")
-            return self._start_container(task, self.build_spec(task, sw, comp), engine, executor)
-        return task
+                if task.status is S.STARTING:
+                    task = self._move(task, S.UNKNOWN, "container missing while starting")
+                task = self._move(task, S.STARTING, "starting container again")
+                return self._start_container(task, self.build_spec(task, sw, comp), engine, executor)
+        return self._apply(task, obs, batch=False)
 
     def _apply(self, task: Task, obs: Observation, *, batch: bool) -> Task:
         """Turn one backend observation into at most one transition."""
@@ -444,8 +449,6 @@ class Orchestrator:
             reason = obs.detail or "failed"
             return self._move(task, S.FAILED, reason, exit_code=obs.exit_code, error=reason)
         # GONE: the backend positively says it has no such container or job
-        if status is S.STARTING and not batch:
-            return task  # the caller starts it again
         reason = "the job is no longer known to the scheduler" if batch else "the container disappeared"
         return self._move(task, S.FAILED, reason, error=reason)
 

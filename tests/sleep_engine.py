@@ -66,7 +66,9 @@ class SleepEngine:
 
     def start(self, spec: TaskSpec, executor: Executor) -> str:
         executor.run(["mkdir", "-p", self.state_dir]).check()
-        result = executor.run([sys.executable, "-c", LAUNCHER, self.state_dir, spec.name, *self.build_command(spec)])
+        result = executor.run(
+            [sys.executable, "-c", LAUNCHER, self.state_dir, spec.name, *self.build_command(spec)]
+        )
         if not result.ok:
             raise BackendError(f"cannot start {spec.name}: {result.stderr.strip()}")
         return spec.name

@@ -55,15 +55,30 @@ print("survived")
 
 def run_child(tmp_path: Path, kill_at: int, action: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-c", CHILD, str(Path(sleep_engine.__file__).parent), str(tmp_path / "store.sqlite"),
-         str(tmp_path / "state"), str(kill_at), action],
-        capture_output=True, text=True, timeout=60, check=False,
+        [
+            sys.executable,
+            "-c",
+            CHILD,
+            str(Path(sleep_engine.__file__).parent),
+            str(tmp_path / "store.sqlite"),
+            str(tmp_path / "state"),
+            str(kill_at),
+            action,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
 def reopen(tmp_path: Path) -> Kernel:
-    config = parse_config({"rosetta": {"store": str(tmp_path / "store.sqlite")},
-                           "plugin": {"sleep": {"state_dir": str(tmp_path / "state")}}})
+    config = parse_config(
+        {
+            "rosetta": {"store": str(tmp_path / "store.sqlite")},
+            "plugin": {"sleep": {"state_dir": str(tmp_path / "state")}},
+        }
+    )
     return create_kernel(config, plugins={"sleep": sleep_engine}).start()
 
 
@@ -97,8 +112,10 @@ def test_kill_while_starting_then_reconcile(tmp_path: Path, kill_at: int, cleanu
         events = kernel.store.task_events(task.id)
         assert [e.seq for e in events] == list(range(1, len(events) + 1))
         assert len(events) >= kill_at
-        assert events[kill_at - 1].to_status is [TaskStatus.CREATED, TaskStatus.QUEUED, TaskStatus.STARTING,
-                                                  TaskStatus.RUNNING][kill_at - 1]
+        assert (
+            events[kill_at - 1].to_status
+            is [TaskStatus.CREATED, TaskStatus.QUEUED, TaskStatus.STARTING, TaskStatus.RUNNING][kill_at - 1]
+        )
         if kill_at == 1:
             # created but never asked to start: reconcile leaves it for the user
             assert task.status is TaskStatus.CREATED

@@ -40,5 +40,10 @@ def test_a_task_runs_and_stops_through_the_plugin(sleep_kernel: Kernel) -> None:
     stopped = orchestrator.stop_task(task.id)
     assert stopped.status is TaskStatus.STOPPED
     statuses = [e.to_status for e in sleep_kernel.store.task_events(task.id)]
-    assert statuses == [TaskStatus.CREATED, TaskStatus.QUEUED, TaskStatus.STARTING, TaskStatus.RUNNING,
-                        TaskStatus.STOPPED]
+    assert statuses == [
+        TaskStatus.CREATED,
+        TaskStatus.QUEUED,
+        TaskStatus.STARTING,
+        TaskStatus.RUNNING,
+        TaskStatus.STOPPED,
+    ]

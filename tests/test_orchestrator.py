@@ -1,0 +1,364 @@
+"""The task lifecycle, driven through fakes (the real-process path is in test_crash_recovery.py)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pytest
+
+from conftest import add_defaults
+from rosetta_core import hookimpl
+from rosetta_core.engines import Observation, Observed, TaskSpec
+from rosetta_core.errors import BackendUnavailable, NotFoundError, UnknownNameError, ValidationError
+from rosetta_core.executors import Executor
+from rosetta_core.kernel import Kernel
+from rosetta_core.model import Computing, ComputingKind, Software, Task, TaskStatus
+from rosetta_core.orchestrator import ALLOWED
+from rosetta_core.testing import FakeEngine
+
+S = TaskStatus
+
+
+class EnginePlugin:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    @hookimpl
+    def rosetta_register_engines(self, register: Callable[[str, Any], None]) -> None:
+        register(self.engine.name, self.engine)
+
+
+class Recorder:
+    """Records every task event hook call."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def rosetta_task_event(self, task: Task, event: Any) -> None:
+        self.seen.append(("event", event.to_status.value))
+
+    @hookimpl
+    def rosetta_task_created(self, task: Task) -> None:
+        self.seen.append(("created", task.status.value))
+
+    @hookimpl
+    def rosetta_task_queued(self, task: Task) -> None:
+        self.seen.append(("queued", task.status.value))
+
+    @hookimpl
+    def rosetta_task_started(self, task: Task, kernel: Kernel) -> None:
+        self.seen.append(("started", task.status.value))
+
+    @hookimpl
+    def rosetta_task_exited(self, task: Task) -> None:
+        self.seen.append(("exited", task.status.value))
+
+    @hookimpl
+    def rosetta_task_failed(self, task: Task) -> None:
+        self.seen.append(("failed", task.error or ""))
+
+    @hookimpl
+    def rosetta_task_stopped(self, task: Task) -> None:
+        self.seen.append(("stopped", task.status.value))
+
+    def hooks(self) -> list[str]:
+        return [name for name, _ in self.seen if name != "event"]
+
+
+@pytest.fixture
+def engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def recorder() -> Recorder:
+    return Recorder()
+
+
+@pytest.fixture
+def kernel(rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine, recorder: Recorder) -> Kernel:
+    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine), "recorder": recorder})
+    add_defaults(kernel)
+    return kernel
+
+
+def run(kernel: Kernel, **options: Any) -> Task:
+    return kernel.orchestrator.run_task(owner="ada", software="web", computing="box", options=options)
+
+
+def statuses(kernel: Kernel, task: Task) -> list[TaskStatus]:
+    return [e.to_status for e in kernel.store.task_events(task.id)]
+
+
+def test_run_reaches_running_with_the_published_port(
+    kernel: Kernel, engine: FakeEngine, recorder: Recorder
+) -> None:
+    task = run(kernel)
+    assert task.status is S.RUNNING
+    assert (task.interface_host, task.interface_port) == ("127.0.0.1", engine.next_port)
+    assert statuses(kernel, task) == [S.CREATED, S.QUEUED, S.STARTING, S.RUNNING]
+    assert recorder.hooks() == ["created", "queued", "started"]
+    spec = engine.containers[task.handle or ""].spec
+    assert spec.image == "local/web:latest" and spec.interface_port == 8080
+    assert spec.labels["rosetta.owner"] == "ada"
+
+
+def test_stop_records_stopped_and_removes_the_container(
+    kernel: Kernel, engine: FakeEngine, recorder: Recorder
+) -> None:
+    task = run(kernel)
+    stopped = kernel.orchestrator.stop_task(task.id)
+    assert stopped.status is S.STOPPED and engine.containers == {}
+    assert recorder.hooks()[-1] == "stopped"
+    assert kernel.orchestrator.stop_task(task.id) == stopped  # idempotent
+
+
+def test_stop_a_created_task(kernel: Kernel) -> None:
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED
+
+
+def test_exit_codes(kernel: Kernel, engine: FakeEngine, recorder: Recorder) -> None:
+    ok, bad = run(kernel), run(kernel)
+    for task, code in ((ok, 0), (bad, 2)):
+        box = engine.containers[task.handle or ""]
+        box.state, box.exit_code = Observed.EXITED, code
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(ok.id).status is S.EXITED
+    failed = kernel.store.get_task(bad.id)
+    assert failed.status is S.FAILED and failed.exit_code == 2 and "code 2" in (failed.error or "")
+    assert "exited" in recorder.hooks() and ("failed", "exited with code 2") in recorder.seen
+
+
+def test_unreachable_engine_makes_unknown_then_recovers(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+    engine.unavailable = True
+    report = kernel.orchestrator.reconcile()
+    assert report.unknown == 1
+    assert kernel.store.get_task(task.id).status is S.UNKNOWN  # never read as gone
+    assert engine.containers  # and nothing was removed
+    engine.unavailable = False
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.RUNNING
+
+
+def test_vanished_container_fails_the_task(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+    engine.containers.clear()
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert got.status is S.FAILED and got.error == "the container disappeared"
+
+
+def test_start_failure_is_recorded_not_raised(kernel: Kernel, engine: FakeEngine) -> None:
+    engine.fail_start = "image not found"
+    task = run(kernel)
+    assert task.status is S.FAILED and "image not found" in (task.error or "")
+
+
+def test_start_with_unreachable_engine_is_unknown_then_retried(kernel: Kernel, engine: FakeEngine) -> None:
+    engine.unavailable = True
+    task = run(kernel)
+    assert task.status is S.UNKNOWN
+    engine.unavailable = False
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.RUNNING
+    assert engine.starts == 1
+
+
+def test_container_missing_while_starting_is_started_again(kernel: Kernel, engine: FakeEngine) -> None:
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    # as if the process died right after recording "starting"
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    kernel.store.transition(task.id, S.QUEUED, S.STARTING, handle=f"rosetta-{task.id}")
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.RUNNING and engine.starts == 1
+
+
+def test_stop_with_unreachable_engine_raises_and_changes_nothing(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+    engine.unavailable = True
+    with pytest.raises(BackendUnavailable):
+        kernel.orchestrator.stop_task(task.id)
+    assert kernel.store.get_task(task.id).status is S.RUNNING
+
+
+def test_orphan_container_is_stopped(kernel: Kernel, engine: FakeEngine) -> None:
+    engine.start(TaskSpec(task_id="f" * 32, name="rosetta-" + "f" * 32, image="x"), executor=None)  # type: ignore[arg-type]
+    engine.start(TaskSpec(task_id="x", name="not-ours", image="x"), executor=None)  # type: ignore[arg-type]
+    report = kernel.orchestrator.reconcile()
+    assert report.orphans_stopped == ["rosetta-" + "f" * 32]
+    assert list(engine.containers) == ["not-ours"]
+
+
+def test_finished_task_keeps_its_container_for_logs(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+    engine.containers[task.handle or ""].state = Observed.EXITED
+    engine.containers[task.handle or ""].output = "one\ntwo\nthree"
+    kernel.orchestrator.reconcile()
+    kernel.orchestrator.reconcile()
+    assert kernel.orchestrator.logs(task.id, tail=2) == "two\nthree"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"software": "nope"}, NotFoundError, "no software named 'nope'"),
+        ({"computing": "nope"}, NotFoundError, "no computings named 'nope'"),
+        ({"options": {"cpus": -1}}, ValidationError, r"\$\.cpus"),
+        ({"options": {"engine": "docker"}}, ValidationError, r"\$\.engine: 'docker' is not offered"),
+        ({"options": {"colour": "red"}}, ValidationError, r"\$\.colour: unknown field"),
+        ({"name": "bad name; rm"}, ValidationError, r"\$\.name"),
+    ],
+)
+def test_bad_task_requests_write_nothing(
+    kernel: Kernel, kwargs: dict[str, Any], error: type, match: str
+) -> None:
+    args = {"owner": "ada", "software": "web", "computing": "box", **kwargs}
+    with pytest.raises(error, match=match):
+        kernel.orchestrator.create_task(**args)
+    assert kernel.store.list_tasks() == [] and kernel.store.count_events() == 0
+
+
+def test_engine_that_is_not_installed(kernel: Kernel) -> None:
+    kernel.store.add(Computing(name="elsewhere", engines=("docker",)))
+    with pytest.raises(UnknownNameError, match="no engine named 'docker'"):
+        kernel.orchestrator.create_task(owner="ada", software="web", computing="elsewhere")
+
+
+def test_transition_table_is_closed() -> None:
+    for status, targets in ALLOWED.items():
+        assert status not in targets
+        if status.is_terminal:
+            assert not targets
+
+
+def test_a_failing_hook_does_not_undo_the_transition(
+    rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
+) -> None:
+    class Grumpy:
+        @hookimpl
+        def rosetta_task_started(self) -> None:
+            raise RuntimeError("grr")
+
+    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine), "grumpy": Grumpy()})
+    add_defaults(kernel)
+    assert run(kernel).status is S.RUNNING
+
+
+# ---------------------------------------------------------------- batch path
+
+
+class FakeWorkloadManager:
+    """A fake scheduler: jobs in a dictionary; counts how often it is asked."""
+
+    name = "fakebatch"
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Observation] = {}
+        self.names: dict[str, str] = {}
+        self.queries = 0
+        self.unavailable = False
+        self.scripts: list[str] = []
+
+    def render_script(self, spec: TaskSpec, engine_argv: Sequence[str]) -> str:
+        return f"#!/bin/sh\n# job {spec.name}\n{' '.join(engine_argv)}\n"
+
+    def submit(self, script: str, spec: TaskSpec, executor: Executor) -> str:
+        job = str(1000 + len(self.jobs))
+        self.jobs[job] = Observation(state=Observed.PENDING)
+        self.names[spec.name] = job
+        self.scripts.append(script)
+        return job
+
+    def query_many(self, job_ids: Sequence[str], executor: Executor) -> Mapping[str, Observation]:
+        self.queries += 1
+        if self.unavailable:
+            raise BackendUnavailable("scheduler down")
+        return {j: self.jobs.get(j, Observation(state=Observed.GONE)) for j in job_ids}
+
+    def find_jobs(self, names: Sequence[str], executor: Executor) -> Mapping[str, str]:
+        return {n: self.names[n] for n in names if n in self.names}
+
+    def cancel(self, job_id: str, executor: Executor) -> None:
+        self.jobs[job_id] = Observation(state=Observed.FAILED, detail="cancelled")
+
+    def logs(self, job_id: str, executor: Executor, *, tail: int = 1000) -> str:
+        return f"log of {job_id}"
+
+
+@pytest.fixture
+def batch(
+    rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
+) -> tuple[Kernel, FakeWorkloadManager]:
+    wm = FakeWorkloadManager()
+
+    class Plugin:
+        @hookimpl
+        def rosetta_register_workload_managers(self, register: Callable[[str, Any], None]) -> None:
+            register("fakebatch", wm)
+
+    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine), "batch": Plugin()})
+    add_defaults(kernel, workload_manager="fakebatch", kind=ComputingKind.CLUSTER)
+    return kernel, wm
+
+
+def test_batch_task_lifecycle(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = run(kernel, cpus=2)
+    assert task.status is S.QUEUED and task.handle == "1000"
+    assert "fake run --name rosetta-" in wm.scripts[0]
+    wm.jobs["1000"] = Observation(state=Observed.RUNNING)
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.STARTING  # job runs, interface not known yet
+    wm.jobs["1000"] = Observation(state=Observed.RUNNING, host="node1", port=40000)
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert (got.status, got.interface_host, got.interface_port) == (S.RUNNING, "node1", 40000)
+    assert kernel.orchestrator.logs(task.id) == "log of 1000"
+    assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED
+
+
+def test_one_scheduler_query_per_resource_per_pass(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    for _ in range(50):
+        run(kernel)
+    wm.queries = 0
+    kernel.orchestrator.reconcile()
+    assert wm.queries == 1
+
+
+def test_failed_scheduler_query_is_unknown_not_gone(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = run(kernel)
+    wm.unavailable = True
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.UNKNOWN
+    wm.unavailable = False
+    wm.jobs[task.handle or ""] = Observation(state=Observed.RUNNING, host="n", port=1)
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.RUNNING
+
+
+def test_lost_submission_is_found_by_name(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = run(kernel)
+    kernel.store.update_task(task.id, handle=None)  # as if we died before recording the job id
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).handle == task.handle and len(wm.jobs) == 1
+
+
+def test_never_submitted_task_is_submitted_by_reconcile(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)  # died before submitting
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).handle == "1000"
+
+
+def test_software_without_interface_runs_without_address(kernel: Kernel, engine: FakeEngine) -> None:
+    kernel.store.add(Software(name="batchjob", image="local/job"))
+    task = kernel.orchestrator.run_task(owner="ada", software="batchjob", computing="box")
+    assert task.status is S.RUNNING and task.interface_port is None
