@@ -115,12 +115,7 @@ class Software:
 
     name: str = attrs.field(validator=v.name)
     image: str = attrs.field(validator=v.matches(v.IMAGE_RE, "an image repository name"))
-    registry: str = attrs.field(
-        default="",
-        validator=attrs.validators.or_(
-            attrs.validators.in_({""}), v.matches(v.REGISTRY_RE, "a registry host")
-        ),
-    )
+    registry: str = attrs.field(default="", validator=v.matches(v.REGISTRY_RE, "a registry host, or empty"))
     tag: str = attrs.field(default="latest", validator=v.matches(v.TAG_RE, "an image tag"))
     digest: str | None = attrs.field(
         default=None, validator=v.optional_matches(v.DIGEST_RE, "a sha256 digest")

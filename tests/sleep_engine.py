@@ -50,7 +50,7 @@ for _ in range(200):
 
 @attrs.frozen(kw_only=True)
 class SleepOptions:
-    state_dir: str = "/tmp/rosetta-sleep-engine"  # noqa: S108 - a test plugin's default
+    state_dir: str = "/tmp/rosetta-sleep-engine"
 
 
 class SleepEngine:

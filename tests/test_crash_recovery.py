@@ -14,11 +14,11 @@ import sys
 from pathlib import Path
 
 import pytest
-
 import sleep_engine
+
 from rosetta_core.config import parse_config
-from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.engines import TaskSpec, handle_for
+from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.model import Computing, TaskStatus
 
 CHILD = r"""

@@ -106,7 +106,7 @@ def test_startup_failure_stops_start(rosetta_kernel_factory: KernelFactory) -> N
         def rosetta_startup(self) -> None:
             raise RuntimeError("not today")
 
-    with pytest.raises(RuntimeError, match="not today"):
+    with pytest.raises(RuntimeError, match=r"not today"):
         rosetta_kernel_factory({"refuses": Refuses()})
 
 
@@ -123,7 +123,7 @@ def test_misspelled_hook_names_the_plugin(rosetta_kernel_factory: KernelFactory)
         def rosetta_register_engine(self, register: Any) -> None:  # missing "s"
             pass
 
-    with pytest.raises(PluginError, match="'typo'.*rosetta_register_engine"):
+    with pytest.raises(PluginError, match=r"'typo'.*rosetta_register_engine"):
         rosetta_kernel_factory({"typo": Typo()})
 
 
@@ -133,12 +133,12 @@ def test_hook_argument_not_in_spec_names_the_plugin(rosetta_kernel_factory: Kern
         def rosetta_startup(self, kernel: Any, colour: Any) -> None:
             pass
 
-    with pytest.raises(PluginError, match="'wrongargs'"):
+    with pytest.raises(PluginError, match=r"'wrongargs'"):
         rosetta_kernel_factory({"wrongargs": WrongArgs()})
 
 
 def test_invalid_registered_name_is_refused(rosetta_kernel_factory: KernelFactory) -> None:
-    with pytest.raises(PluginError, match="invalid name"):
+    with pytest.raises(PluginError, match=r"invalid name"):
         rosetta_kernel_factory({"bad": EnginePlugin("rm -rf")})
 
 
@@ -148,7 +148,7 @@ def test_workload_manager_none_is_reserved(rosetta_kernel_factory: KernelFactory
         def rosetta_register_workload_managers(self, register: Any) -> None:
             register("none", object())
 
-    with pytest.raises(PluginError, match="reserved"):
+    with pytest.raises(PluginError, match=r"reserved"):
         rosetta_kernel_factory({"sneaky": Sneaky()})
 
 
@@ -160,7 +160,7 @@ def test_disabled_plugin_is_not_registered(rosetta_config: Callable[..., Any], t
     with create_kernel(config, plugins={"engines": EnginePlugin("a")}) as kernel:
         assert kernel.engines.names() == []
         assert [(i.name, i.enabled) for i in kernel.plugins] == [("core", True), ("engines", False)]
-        with pytest.raises(UnknownNameError, match="no engine named 'a'"):
+        with pytest.raises(UnknownNameError, match=r"no engine named 'a'"):
             kernel.engines.get("a")
 
 
@@ -216,7 +216,7 @@ def test_options_for_a_plugin_that_is_not_installed(rosetta_kernel_factory: Kern
 
 
 def test_unregistered_options_class_is_an_error(rosetta_kernel: Kernel) -> None:
-    with pytest.raises(PluginError, match="ColourOptions"):
+    with pytest.raises(PluginError, match=r"ColourOptions"):
         rosetta_kernel.options(ColourOptions)
 
 
@@ -242,7 +242,7 @@ def test_plugin_migrations_are_applied_once(rosetta_kernel_factory: KernelFactor
 
 
 def test_migration_set_registered_twice_is_refused(rosetta_kernel_factory: KernelFactory) -> None:
-    with pytest.raises(PluginError, match="registered by two plugins: '(one|two)' and '(one|two)'"):
+    with pytest.raises(PluginError, match=r"registered by two plugins: '(one|two)' and '(one|two)'"):
         rosetta_kernel_factory({"one": WithMigrations(), "two": WithMigrations()})
 
 

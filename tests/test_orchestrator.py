@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pytest
-
 from conftest import add_defaults
+
 from rosetta_core import hookimpl
 from rosetta_core.engines import Observation, Observed, TaskSpec
 from rosetta_core.errors import BackendUnavailable, NotFoundError, UnknownNameError, ValidationError
@@ -351,7 +351,7 @@ def test_lost_submission_is_found_by_name(batch: tuple[Kernel, FakeWorkloadManag
 
 
 def test_never_submitted_task_is_submitted_by_reconcile(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
-    kernel, wm = batch
+    kernel, _ = batch
     task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
     kernel.store.transition(task.id, S.CREATED, S.QUEUED)  # died before submitting
     kernel.orchestrator.reconcile()

@@ -1,0 +1,153 @@
+"""The rosetta command line, run as a real process against an installed one-file engine plugin."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import install_fake_distribution
+
+from rosetta_core.cli import build_parser, main
+
+TESTS = Path(__file__).resolve().parent
+Rosetta = Callable[..., subprocess.CompletedProcess[str]]
+
+
+@pytest.fixture
+def rosetta(tmp_path: Path) -> Rosetta:
+    site = install_fake_distribution(tmp_path / "site", "rosetta-sleep", {"sleep": "sleep_engine"})
+    config = tmp_path / "site.toml"
+    config.write_text(
+        f'[rosetta]\nstore = "rosetta.sqlite"\n[plugin.sleep]\nstate_dir = "{tmp_path / "state"}"\n'
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(site), str(TESTS)]),
+        "ROSETTA_CONFIG": str(config),
+        "ROSETTA_HOME": str(tmp_path / "home"),
+    }
+
+    def run(*args: str, ok: bool = True) -> subprocess.CompletedProcess[str]:
+        done = subprocess.run(
+            [sys.executable, "-m", "rosetta_core.cli", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+            check=False,
+        )
+        if ok:
+            assert done.returncode == 0, done.stderr
+        return done
+
+    yield run
+    # stop whatever a test left running
+    run("task", "list", "--json")
+    for task in json.loads(run("task", "list", "--json").stdout):
+        run("task", "stop", task["id"], ok=False)
+
+
+def as_json(done: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(done.stdout)
+
+
+def test_plugins_lists_what_each_registers(rosetta: Rosetta) -> None:
+    plugins = {p["name"]: p for p in as_json(rosetta("plugins", "--json"))}
+    assert plugins["sleep"]["registers"] == {"engines": ["sleep"], "options": ["SleepOptions"]}
+    assert plugins["sleep"]["distribution"] == "rosetta-sleep"
+    assert plugins["core"]["registers"]["executors"] == ["local"]
+    text = rosetta("plugins").stdout
+    assert "sleep" in text and "engines: sleep" in text
+
+
+def test_disabling_a_plugin_removes_it(rosetta: Rosetta, tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(
+        config.read_text().replace("[plugin.sleep]", '[plugins]\ndisabled = ["sleep"]\n[plugin.sleep]')
+    )
+    plugins = {p["name"]: p for p in as_json(rosetta("plugins", "--json"))}
+    assert plugins["sleep"]["enabled"] is False and plugins["sleep"]["registers"] == {}
+
+
+def test_config_check(rosetta: Rosetta, tmp_path: Path) -> None:
+    data = as_json(rosetta("config", "check", "--json"))
+    assert "sleep" in data["engines"] and data["store"] == str(tmp_path / "rosetta.sqlite")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[plugin.sleep]\nstate_dir = 5\n")
+    done = rosetta("config", "check", "--config", str(bad), ok=False)
+    assert done.returncode == 2 and "$.plugin.sleep.state_dir" in done.stderr
+
+
+def test_task_lifecycle_from_the_command_line(rosetta: Rosetta) -> None:
+    rosetta("software", "add", "sleeper", "--image", "local/sleep", "--env", "GREETING=$(rm -rf /)")
+    rosetta("computing", "add", "here", "--engine", "sleep")
+    assert [s["name"] for s in as_json(rosetta("software", "list", "--json"))] == ["sleeper"]
+    assert as_json(rosetta("computing", "list", "--json"))[0]["engines"] == ["sleep"]
+    task = as_json(rosetta("task", "run", "sleeper", "--on", "here", "--name", "nap", "--json"))
+    assert task["status"] == "running"
+    assert [t["name"] for t in as_json(rosetta("task", "list", "--json"))] == ["nap"]
+    shown = as_json(rosetta("task", "show", "nap", "--json"))
+    assert [e["to_status"] for e in shown["events"]] == ["created", "queued", "starting", "running"]
+    assert "running" in rosetta("task", "show", task["id"][:8]).stdout
+    assert rosetta("task", "logs", "nap").returncode == 0
+    assert as_json(rosetta("reconcile", "--json"))["checked"] == 1
+    assert as_json(rosetta("task", "stop", "nap", "--json"))["status"] == "stopped"
+    assert as_json(rosetta("task", "list", "--status", "running", "--json")) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["software", "add", "a;b", "--image", "x"], "$.name"),
+        (["software", "add", "a", "--image", "x", "--port", "-5"], "$.interface_port"),
+        (["software", "add", "a", "--image", "x", "--env", "NOEQUALS"], "KEY=VALUE"),
+        (["computing", "add", "c", "--engine", "docker"], "no engine named 'docker'"),
+        (["computing", "add", "c", "--engine", "sleep", "--option", "bad key=1"], "$.options"),
+        (["task", "run", "nothing", "--on", "here"], "no software named 'nothing'"),
+        (["task", "show", "nothing"], "no task 'nothing'"),
+    ],
+)
+def test_bad_input_is_refused_and_writes_nothing(rosetta: Rosetta, args: list[str], message: str) -> None:
+    done = rosetta(*args, ok=False)
+    assert done.returncode in (1, 2) and message in done.stderr, done.stderr
+    assert as_json(rosetta("software", "list", "--json")) == []
+    assert as_json(rosetta("computing", "list", "--json")) == []
+
+
+def test_init_creates_local_with_engines_on_path(rosetta: Rosetta) -> None:
+    data = as_json(rosetta("init", "--json"))
+    # "sleep" is on PATH, so the sleep engine counts as found
+    assert "sleep" in data["engines"] and data["created_local"] is True
+    assert as_json(rosetta("init", "--json"))["created_local"] is False
+
+
+def test_parser_offers_the_documented_commands() -> None:
+    parser = build_parser()
+    for args in (
+        ["plugins"],
+        ["config", "check"],
+        ["software", "list"],
+        ["computing", "list"],
+        ["task", "list"],
+        ["task", "logs", "x"],
+        ["task", "stop", "x"],
+        ["reconcile"],
+        ["serve"],
+    ):
+        assert parser.parse_args(args).handler
+
+
+def test_main_returns_an_exit_status(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ROSETTA_HOME", str(tmp_path))
+    monkeypatch.delenv("ROSETTA_CONFIG", raising=False)
+    assert main(["task", "show", "nothing"]) == 1
+    assert "no task 'nothing'" in capsys.readouterr().err
+    assert main(["config", "check", "--config", str(tmp_path / "missing.toml")]) == 2

@@ -1,0 +1,44 @@
+"""Validators refuse what could reach a shell or escape a folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from rosetta_core import validators as v
+
+HOSTILE_NAMES = [
+    "",
+    "-rf",
+    ".hidden",
+    "a b",
+    "a;b",
+    "a|b",
+    "a&b",
+    "$(x)",
+    "`x`",
+    "a/b",
+    "../x",
+    "a\nb",
+    "é",
+    "x" * 64,
+]
+
+
+@pytest.mark.parametrize("name", HOSTILE_NAMES)
+def test_names_refuse_hostile_text(name: str) -> None:
+    assert not v.NAME_RE.match(name)
+
+
+@pytest.mark.parametrize("name", ["a", "jupyter-lab_3.1", "A9", "x" * 63])
+def test_names_accept_plain_text(name: str) -> None:
+    assert v.NAME_RE.match(name)
+
+
+@pytest.mark.parametrize("path", ["relative", "/a/b c", "/a;b", "/a/$(x)", "/a\x00b", "/" + "a" * 1100])
+def test_paths_refuse(path: str) -> None:
+    assert not v.PATH_RE.match(path)
+
+
+def test_field_error_carries_the_field() -> None:
+    err = v.FieldError("port", "must be positive")
+    assert err.field == "port" and str(err) == "must be positive" and isinstance(err, ValueError)
