@@ -131,16 +131,18 @@ class Store:
 
     def add_tasks(self, tasks: Sequence[Task]) -> None:
         """Insert many tasks with their first events in one transaction (imports, benchmarks)."""
+        columns = ", ".join(f'"{c}"' for c in TASK_COLUMNS)
+        marks = ", ".join("?" * len(TASK_COLUMNS))
         with self.write() as db:
-            db.table("tasks").insert_all((to_row(t) for t in tasks), batch_size=1000)
-            db.table("task_events").insert_all(
-                (
-                    _event_row(
-                        TaskEvent(task_id=t.id, seq=1, from_status=None, to_status=t.status, at=t.created_at)
-                    )
-                    for t in tasks
-                ),
-                batch_size=1000,
+            # executemany: sqlite-utils' insert_all builds a dict per row, 5x slower for bulk loads
+            db.conn.executemany(
+                f"INSERT INTO tasks ({columns}) VALUES ({marks})",  # noqa: S608 - fixed column names
+                (tuple(to_row(t).values()) for t in tasks),
+            )
+            db.conn.executemany(
+                "INSERT INTO task_events (task_id, seq, from_status, to_status, at, detail) "
+                "VALUES (?, 1, NULL, ?, ?, '')",
+                ((t.id, t.status.value, t.created_at.isoformat()) for t in tasks),
             )
 
     def transition(

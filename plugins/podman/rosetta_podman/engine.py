@@ -96,8 +96,8 @@ class PodmanEngine:
     """A :class:`~rosetta_core.engines.ContainerEngine` backed by the ``podman`` command line.
 
     - :meth:`build_command` returns a foreground ``podman run --rm`` argv (for a batch script). It
-      does not publish the interface port: how a batch job's interface is reached is up to the
-      node's network (``extra_args`` can add e.g. ``--network=host``).
+      does not publish the interface port: a batch job's host port could not be reported back, so
+      how its interface is reached is left to the workload manager and the node's network.
     - :meth:`start` runs the container detached, named ``spec.name``, and publishes the interface
       port on ``127.0.0.1`` at a host port podman picks; :meth:`poll` reports that port.
     - Errors: :class:`~rosetta_core.errors.BackendUnavailable` when podman cannot be run, times out
@@ -204,7 +204,9 @@ class PodmanEngine:
         if not _PODMAN_NAME.match(handle):
             return Observation(state=Observed.GONE, detail="not a podman container name")
         what = f"cannot inspect container {handle}"
-        result = self._run(executor, [self.options.binary, "container", "inspect", "--format", "json", handle], what)
+        result = self._run(
+            executor, [self.options.binary, "container", "inspect", "--format", "json", handle], what
+        )
         if not result.ok:
             if _NO_SUCH.search(result.stderr):
                 return Observation(state=Observed.GONE, detail="no such container")
@@ -276,7 +278,9 @@ def parse_inspect(stdout: str) -> Observation:
     try:
         data = json.loads(stdout)
     except ValueError as exc:
-        raise BackendUnavailable(f"podman inspect wrote something that is not JSON: {stdout[:200]!r}") from exc
+        raise BackendUnavailable(
+            f"podman inspect wrote something that is not JSON: {stdout[:200]!r}"
+        ) from exc
     if not isinstance(data, list):
         raise BackendUnavailable("podman inspect did not return a list")
     if not data:

@@ -17,15 +17,15 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-
 import rosetta_podman.plugin
+from rosetta_podman.engine import PodmanEngine, PodmanOptions
+
 from rosetta_core.engines import Observed, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
-from rosetta_core.executors import Executor, LocalExecutor
+from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software, TaskStatus
 from rosetta_core.testing.contracts import HOSTILE, EngineContract, wait_for
-from rosetta_podman.engine import PodmanEngine, PodmanOptions
 
 IMAGE = "localhost/testbed-busybox:latest"
 PAGE = "testbed-busybox OK"
@@ -121,8 +121,10 @@ class TestPodmanContract(EngineContract):
         assert engine.logs(handle, executor, tail=1) == "done\n"
 
     def test_failed_start_says_why_and_leaves_nothing(
-        self, engine: PodmanEngine, executor: Executor, make_spec: Callable[..., TaskSpec]
+        self, executor: Executor, make_spec: Callable[..., TaskSpec]
     ) -> None:
+        # without --init the runtime itself fails to exec, so `podman run -d` fails after creating
+        engine = PodmanEngine(PodmanOptions(pull_policy="never", extra_args=("--label", RUN_LABEL)))
         spec = make_spec(command=("/no/such/program",))
         with pytest.raises(BackendError, match="/no/such/program"):
             engine.start(spec, executor)
@@ -149,8 +151,9 @@ def test_a_task_runs_and_stops_through_the_orchestrator(
     engine = kernel.engines.get("podman")
     executor = kernel.executor_for(kernel.store.get(Computing, "here"))
     task = kernel.orchestrator.run_task(owner="ada", software="bb", computing="here")
+    handle = handle_for(task.id)
     try:
-        assert task.handle == handle_for(task.id)
+        assert task.handle == handle
         deadline = time.monotonic() + 30
         while task.status is not TaskStatus.RUNNING and time.monotonic() < deadline:
             assert task.status in (TaskStatus.QUEUED, TaskStatus.STARTING), task
@@ -160,11 +163,12 @@ def test_a_task_runs_and_stops_through_the_orchestrator(
         assert task.status is TaskStatus.RUNNING, task
         assert task.interface_host == "127.0.0.1" and task.interface_port is not None
         assert PAGE in get(f"http://127.0.0.1:{task.interface_port}/", timeout=10)
-        assert task.handle in engine.list_handles(executor)
+        assert handle in engine.list_handles(executor)
 
         stopped = kernel.orchestrator.stop_task(task.id)
         assert stopped.status is TaskStatus.STOPPED
-        assert engine.poll(task.handle, executor).state is Observed.GONE
+        assert engine.poll(handle, executor).state is Observed.GONE
+        assert handle not in engine.list_handles(executor)
     finally:
         with contextlib.suppress(BackendError):
-            engine.stop(handle_for(task.id), executor)
+            engine.stop(handle, executor)

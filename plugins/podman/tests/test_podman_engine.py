@@ -12,15 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-
 import rosetta_podman.plugin
+from rosetta_podman.engine import PodmanEngine, PodmanOptions, merge_logs, parse_inspect
+
 from rosetta_core.engines import Bind, ContainerEngine, Observed, Resources, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable, CommandTimeout, ConfigError, ExecutorError
 from rosetta_core.executors import LocalExecutor
 from rosetta_core.kernel import Kernel
 from rosetta_core.testing.contracts import HOSTILE
 from rosetta_core.testing.fakes import ScriptedExecutor
-from rosetta_podman.engine import PodmanEngine, PodmanOptions, merge_logs, parse_inspect
 
 NAME = "rosetta-0123abcd"
 INSPECT = ["podman", "container", "inspect", "--format", "json", NAME]
@@ -40,7 +40,10 @@ def full_spec(**overrides: Any) -> TaskSpec:
         "env": {"ZED": "last", "ROSETTA_CONTRACT": HOSTILE},
         "labels": {"rosetta.task": "0123abcd", "rosetta.owner": "ada"},
         "resources": Resources(cpus=2, memory_mb=512),
-        "binds": (Bind(source="/data/in", target="/in", read_only=True), Bind(source="/data/out", target="/out")),
+        "binds": (
+            Bind(source="/data/in", target="/in", read_only=True),
+            Bind(source="/data/out", target="/out"),
+        ),
         "arch": "amd64",
         "command": ("sh", "-c", "echo $HOME; exit 3"),
     }
@@ -100,7 +103,9 @@ def test_build_command_golden_is_foreground_and_publishes_nothing(engine: Podman
 
 
 def test_minimal_spec_and_options_placement() -> None:
-    engine = PodmanEngine(PodmanOptions(binary="/opt/bin/podman", extra_args=("--init", "--ulimit", "nofile=64")))
+    engine = PodmanEngine(
+        PodmanOptions(binary="/opt/bin/podman", extra_args=("--init", "--ulimit", "nofile=64"))
+    )
     spec = TaskSpec(task_id="x", name="rosetta-x", image="docker.io/library/busybox:1")
     assert engine.start_command(spec) == [
         "/opt/bin/podman",
@@ -327,7 +332,9 @@ def test_logs_interleave_both_streams_in_time(
     assert scripted_executor.argvs() == [("podman", "logs", "--timestamps", "--tail", "3", NAME)]
 
 
-def test_logs_of_a_gone_container_are_empty(engine: PodmanEngine, scripted_executor: ScriptedExecutor) -> None:
+def test_logs_of_a_gone_container_are_empty(
+    engine: PodmanEngine, scripted_executor: ScriptedExecutor
+) -> None:
     scripted_executor.expect(["podman", "logs"], stderr=f"Error: no such container {NAME}\n", returncode=125)
     assert engine.logs(NAME, scripted_executor) == ""
     assert engine.logs(NAME, scripted_executor, tail=0) == ""
@@ -337,7 +344,9 @@ def test_merge_logs_keeps_the_last_lines_and_odd_lines() -> None:
     stdout = "\n".join(f"2026-11-25T03:18:5{i}.000000001+00:00 line {i}" for i in range(5))
     assert merge_logs(stdout + "\nno stamp", "", tail=2) == "line 4\nno stamp\n"
     # nanoseconds matter when the seconds are equal
-    assert merge_logs("2026-11-25T03:18:59.000000002Z b", "2026-11-25T03:18:59.000000001Z a", tail=5) == "a\nb\n"
+    assert (
+        merge_logs("2026-11-25T03:18:59.000000002Z b", "2026-11-25T03:18:59.000000001Z a", tail=5) == "a\nb\n"
+    )
 
 
 def test_list_handles_keeps_platform_names(engine: PodmanEngine, scripted_executor: ScriptedExecutor) -> None:
@@ -348,7 +357,9 @@ def test_list_handles_keeps_platform_names(engine: PodmanEngine, scripted_execut
     ]
 
 
-def test_list_handles_failure_is_unavailable(engine: PodmanEngine, scripted_executor: ScriptedExecutor) -> None:
+def test_list_handles_failure_is_unavailable(
+    engine: PodmanEngine, scripted_executor: ScriptedExecutor
+) -> None:
     scripted_executor.expect(["podman", "ps"], stderr="Error: cannot connect\n", returncode=125)
     with pytest.raises(BackendUnavailable, match="cannot connect"):
         engine.list_handles(scripted_executor)
