@@ -16,6 +16,9 @@ import attrs
 from rosetta_core.executors import Executor
 from rosetta_core.model import AuthConvention, InterfaceProtocol
 
+INSTANCE_LABEL = "rosetta.instance"
+"""Label naming the platform instance (one store) that started a container."""
+
 HANDLE_PREFIX = "rosetta-"
 """Every container or job the platform starts is named with this prefix and the task id."""
 
@@ -91,6 +94,7 @@ class Observation:
     host: str | None = None
     port: int | None = None
     detail: str = ""
+    labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
 @runtime_checkable
@@ -103,7 +107,9 @@ class ContainerEngine(Protocol):
     - ``start(spec, executor)`` starts it detached, named ``spec.name``, and returns the handle
       (usually ``spec.name``). It raises :class:`~rosetta_core.errors.BackendError` on failure.
     - ``poll(handle, executor)`` never raises for an unknown handle: it returns ``GONE``. When the
-      engine cannot be asked it raises :class:`~rosetta_core.errors.BackendUnavailable`.
+      engine cannot be asked it raises :class:`~rosetta_core.errors.BackendUnavailable`. The
+      observation carries the labels the container was started with (``spec.labels``): the
+      kernel only ever removes an orphan whose ``rosetta.instance`` label is its own.
     - ``stop(handle, executor)`` stops and removes; stopping a gone handle is not an error.
     - ``logs`` returns at most ``tail`` lines of output.
     - ``list_handles(executor)`` lists the handles this platform started (prefix ``rosetta-``),

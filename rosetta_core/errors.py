@@ -14,6 +14,7 @@ Every error the kernel or a well-behaved plugin raises on purpose derives from
      |    +-- InvalidTransition      a task cannot go from its status to the one asked
      +-- BackendError                a computing resource, engine or scheduler failed
           +-- ExecutorError          a command could not be run at all
+          |    +-- CommandNotFound   the program does not exist there (not a passing fault)
           |    +-- CommandTimeout    a command did not finish in its time
           +-- BackendUnavailable     the backend could not be asked: the state is UNKNOWN
 
@@ -84,6 +85,10 @@ class BackendError(RosettaError):
 
 class ExecutorError(BackendError):
     """A command could not be run on the computing resource."""
+
+
+class CommandNotFound(ExecutorError):
+    """The program is not installed on the computing resource: retrying will not help."""
 
 
 class CommandTimeout(ExecutorError):

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import attrs
 
-from rosetta_core.errors import CommandTimeout, ExecutorError
+from rosetta_core.errors import CommandNotFound, CommandTimeout, ExecutorError
 
 if TYPE_CHECKING:
     from rosetta_core.model import Computing
@@ -113,7 +113,7 @@ class LocalExecutor:
                 check=False,
             )
         except FileNotFoundError as exc:
-            raise ExecutorError(f"program not found: {args[0]}") from exc
+            raise CommandNotFound(f"program not found: {args[0]}") from exc
         except PermissionError as exc:
             raise ExecutorError(f"program not executable: {args[0]}") from exc
         except subprocess.TimeoutExpired as exc:

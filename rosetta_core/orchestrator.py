@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from rosetta_core.engines import (
+    INSTANCE_LABEL,
     ContainerEngine,
     Observation,
     Observed,
@@ -97,6 +98,14 @@ class Orchestrator:
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._lock = threading.RLock()
+        self._instance_id: str | None = None
+
+    @property
+    def instance_id(self) -> str:
+        """This platform instance's id (from the store), labelled on every container it starts."""
+        if self._instance_id is None:
+            self._instance_id = self.kernel.store.instance_id
+        return self._instance_id
 
     # ---------------------------------------------------------------- creating and starting
 
@@ -176,7 +185,7 @@ class Orchestrator:
                 walltime_minutes=opts.walltime_minutes,
             ),
             arch=software.arch,
-            labels={"rosetta.task": task.id, "rosetta.owner": task.owner},
+            labels={"rosetta.task": task.id, "rosetta.owner": task.owner, INSTANCE_LABEL: self.instance_id},
         )
 
     def _advance(self, task: Task) -> Task:
@@ -368,13 +377,14 @@ class Orchestrator:
                     task = None
                 if task is not None and not task.status.is_terminal:
                     continue
-                if task is not None and task.status is not S.STOPPED:
-                    # a finished task keeps its container for its logs, unless it still runs
-                    try:
-                        if engine.poll(handle, executor).state is not Observed.RUNNING:
-                            continue
-                    except BackendError:
-                        continue
+                try:
+                    obs = engine.poll(handle, executor)
+                except BackendError:
+                    continue
+                if task is None and obs.labels.get(INSTANCE_LABEL) != self.instance_id:
+                    continue  # another platform instance's container, or one we cannot vouch for
+                if task is not None and task.status is not S.STOPPED and obs.state is not Observed.RUNNING:
+                    continue  # a finished task keeps its container for its logs
                 try:
                     engine.stop(handle, executor)
                     report.orphans_stopped.append(handle)

@@ -11,6 +11,8 @@ from __future__ import annotations
 import enum
 import types
 import typing
+from collections import abc
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -63,6 +65,10 @@ def _scalar_union(value: Any, _type: Any) -> Any:
     raise TypeError(f"expected a string, number or boolean, got {type(value).__name__}")
 
 
+def _is_sequence(kind: Any) -> bool:
+    return typing.get_origin(kind) in (tuple, list, frozenset, set, abc.Sequence, abc.Set)
+
+
 def _is_simple_optional(kind: Any) -> bool:
     args = typing.get_args(kind)
     return (
@@ -86,6 +92,16 @@ def make_converter(*, strict: bool = True) -> cattrs.Converter:
 
     # cattrs' own Optional handling coerces (True -> 1); route through the strict hooks instead
     conv.register_structure_hook_func(_is_simple_optional, structure_optional)
+    if strict:
+        # a lone string is a sequence too: "--init" must not become ('-', '-', 'i', ...)
+        base = conv.copy()
+
+        def structure_sequence(value: Any, kind: Any) -> Any:
+            if isinstance(value, str | bytes | Mapping):
+                raise TypeError(f"expected a list, got {type(value).__name__}")
+            return base.structure(value, kind)
+
+        conv.register_structure_hook_func(_is_sequence, structure_sequence)
     conv.register_structure_hook_func(
         lambda t: isinstance(t, type) and issubclass(t, enum.Enum), _structure_enum
     )

@@ -8,6 +8,7 @@ configuration (``[plugin.sleep] state_dir = ...``).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -66,6 +67,7 @@ class SleepEngine:
 
     def start(self, spec: TaskSpec, executor: Executor) -> str:
         executor.run(["mkdir", "-p", self.state_dir]).check()
+        executor.put_file(f"{self.state_dir}/{spec.name}.labels", json.dumps(dict(spec.labels)).encode())
         result = executor.run(
             [sys.executable, "-c", LAUNCHER, self.state_dir, spec.name, *self.build_command(spec)]
         )
@@ -82,13 +84,17 @@ class SleepEngine:
     def poll(self, handle: str, executor: Executor) -> Observation:
         code = self._read(executor, handle, ".exit")
         if code is not None:
-            return Observation(state=Observed.EXITED, exit_code=int(code))
+            labels = json.loads(self._read(executor, handle, ".labels") or "{}")
+            return Observation(state=Observed.EXITED, exit_code=int(code), labels=labels)
         pid = self._read(executor, handle, ".pid")
         if pid is None:
             return Observation(state=Observed.GONE)
+        labels = json.loads(self._read(executor, handle, ".labels") or "{}")
         if executor.run(["kill", "-0", pid]).ok:
-            return Observation(state=Observed.RUNNING, host="127.0.0.1")
-        return Observation(state=Observed.FAILED, detail="process vanished without an exit code")
+            return Observation(state=Observed.RUNNING, host="127.0.0.1", labels=labels)
+        return Observation(
+            state=Observed.FAILED, detail="process vanished without an exit code", labels=labels
+        )
 
     def stop(self, handle: str, executor: Executor) -> None:
         pid = self._read(executor, handle, ".pid")
@@ -99,7 +105,7 @@ class SleepEngine:
                     break
                 executor.run(["sleep", "0.05"])
         base = f"{self.state_dir}/{handle}"
-        executor.run(["rm", "-f", f"{base}.pid", f"{base}.exit", f"{base}.log"])
+        executor.run(["rm", "-f", f"{base}.pid", f"{base}.exit", f"{base}.log", f"{base}.labels"])
 
     def logs(self, handle: str, executor: Executor, *, tail: int = 1000) -> str:
         text = self._read(executor, handle, ".log") or ""

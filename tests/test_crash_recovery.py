@@ -17,7 +17,7 @@ import pytest
 import sleep_engine
 
 from rosetta_core.config import parse_config
-from rosetta_core.engines import TaskSpec, handle_for
+from rosetta_core.engines import INSTANCE_LABEL, TaskSpec, handle_for
 from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.model import Computing, TaskStatus
 
@@ -147,7 +147,12 @@ def test_kill_while_stopping_then_reconcile(tmp_path: Path, cleanup: None) -> No
 def test_orphan_process_without_a_row_is_stopped(sleep_kernel: Kernel) -> None:
     engine = sleep_kernel.engines.get("sleep")
     executor = sleep_kernel.executor_for(sleep_kernel.store.get(Computing, "here"))
-    engine.start(TaskSpec(task_id="0" * 32, name=handle_for("0" * 32), image="x"), executor)
+    mine = {INSTANCE_LABEL: sleep_kernel.orchestrator.instance_id}
+    engine.start(TaskSpec(task_id="0" * 32, name=handle_for("0" * 32), image="x", labels=mine), executor)
+    # another platform instance sharing this engine: its containers are not ours to stop
+    theirs = {INSTANCE_LABEL: "another"}
+    engine.start(TaskSpec(task_id="1" * 32, name=handle_for("1" * 32), image="x", labels=theirs), executor)
     report = sleep_kernel.orchestrator.reconcile()
     assert report.orphans_stopped == [handle_for("0" * 32)]
-    assert engine.list_handles(executor) == []
+    assert engine.list_handles(executor) == [handle_for("1" * 32)]
+    engine.stop(handle_for("1" * 32), executor)

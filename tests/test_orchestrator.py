@@ -9,7 +9,7 @@ import pytest
 from conftest import add_defaults
 
 from rosetta_core import hookimpl
-from rosetta_core.engines import Observation, Observed, TaskSpec
+from rosetta_core.engines import INSTANCE_LABEL, Observation, Observed, TaskSpec, handle_for
 from rosetta_core.errors import BackendUnavailable, NotFoundError, UnknownNameError, ValidationError
 from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
@@ -186,11 +186,15 @@ def test_stop_with_unreachable_engine_raises_and_changes_nothing(kernel: Kernel,
 
 
 def test_orphan_container_is_stopped(kernel: Kernel, engine: FakeEngine) -> None:
-    engine.start(TaskSpec(task_id="f" * 32, name="rosetta-" + "f" * 32, image="x"), executor=None)  # type: ignore[arg-type]
-    engine.start(TaskSpec(task_id="x", name="not-ours", image="x"), executor=None)  # type: ignore[arg-type]
+    mine = {INSTANCE_LABEL: kernel.orchestrator.instance_id}
+    for task_id, labels in (("f" * 32, mine), ("e" * 32, {INSTANCE_LABEL: "other"}), ("d" * 32, {})):
+        engine.start(
+            TaskSpec(task_id=task_id, name=handle_for(task_id), image="x", labels=labels), executor=None
+        )  # type: ignore[arg-type]
+    engine.start(TaskSpec(task_id="x", name="not-ours", image="x", labels=mine), executor=None)  # type: ignore[arg-type]
     report = kernel.orchestrator.reconcile()
-    assert report.orphans_stopped == ["rosetta-" + "f" * 32]
-    assert list(engine.containers) == ["not-ours"]
+    assert report.orphans_stopped == [handle_for("f" * 32)]
+    assert sorted(engine.containers) == sorted([handle_for("e" * 32), handle_for("d" * 32), "not-ours"])
 
 
 def test_finished_task_keeps_its_container_for_logs(kernel: Kernel, engine: FakeEngine) -> None:

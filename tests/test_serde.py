@@ -58,3 +58,15 @@ def test_datetime_needs_iso_text() -> None:
     )
     with pytest.raises(ValidationError, match=r"\$\.at"):
         structure({"at": 5}, When)
+
+
+def test_a_string_is_not_a_list() -> None:
+    @attrs.frozen(kw_only=True)
+    class Args:
+        extra: tuple[str, ...] = ()
+
+    assert structure({"extra": ["--init"]}, Args).extra == ("--init",)
+    with pytest.raises(ValidationError, match=r"\$\.extra: expected a list, got str"):
+        structure({"extra": "--init"}, Args)
+    with pytest.raises(ValidationError, match=r"\$\.extra\[0\]"):
+        structure({"extra": [1]}, Args)

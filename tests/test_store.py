@@ -152,6 +152,16 @@ def test_two_processes_share_the_file(tmp_path: Path) -> None:
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    assert store.migrate() == ["rosetta_core:0001_initial"]
+    assert store.migrate() == ["rosetta_core:0001_initial", "rosetta_core:0002_instance_id"]
+    instance = store.instance_id
+    assert len(instance) == 12
     assert store.migrate() == []
+    assert store.instance_id == instance
+    store.close()
+
+
+def test_instance_id_needs_migrations(tmp_path: Path) -> None:
+    store = Store(tmp_path / "s.sqlite")
+    with pytest.raises(Exception):
+        store.instance_id
     store.close()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from sqlite_utils import Database, Migrations
 
 CORE_SET = "rosetta_core"
@@ -125,3 +127,11 @@ def _initial(db: Database) -> None:
         pk=("task_id", "seq"),
         foreign_keys=[("task_id", "tasks", "id")],
     )
+
+
+@core_migrations(name="0002_instance_id")
+def _instance_id(db: Database) -> None:
+    # one random id per store: containers started by this platform instance carry it as a label,
+    # so two instances sharing an engine never take each other's containers for orphans
+    db.table("meta").create({"key": str, "value": str}, pk="key")
+    db.table("meta").insert({"key": "instance_id", "value": uuid.uuid4().hex[:12]})

@@ -83,6 +83,14 @@ class Store:
                 applied.extend(f"{migrations.name}:{name}" for name in pending)
         return applied
 
+    @property
+    def instance_id(self) -> str:
+        """The random id of this store (and so of this platform instance), made by its migrations."""
+        row = self._conn.execute("SELECT value FROM meta WHERE key = 'instance_id'").fetchone()
+        if row is None:
+            raise NotFoundError("the store has no instance id; run migrate() first")
+        return str(row[0])
+
     def close(self) -> None:
         with self._lock:
             self._conn.close()

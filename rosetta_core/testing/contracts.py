@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 
 from rosetta_core.engines import ContainerEngine, Observation, Observed, TaskSpec, handle_for
-from rosetta_core.errors import BackendError, CommandTimeout, ExecutorError
+from rosetta_core.errors import BackendError, CommandNotFound, CommandTimeout, ExecutorError
 from rosetta_core.executors import Executor, LocalExecutor
 from rosetta_core.model import Computing, Task, TaskStatus, new_id
 from rosetta_core.tunnels import Endpoint, Tunnel
@@ -138,6 +138,7 @@ class EngineContract:
             start_timeout,
         )
         assert obs.state is Observed.RUNNING, obs
+        assert dict(obs.labels).items() >= dict(spec.labels).items(), "poll must report the spec's labels"
         if interface_port is not None:
             assert obs.port is not None and 0 < obs.port < 65536
         assert handle in engine.list_handles(executor)
@@ -283,12 +284,9 @@ class ExecutorContract:
         with pytest.raises(ExecutorError):
             result.check()
 
-    def test_missing_program_raises(self, executor: Executor) -> None:
-        with pytest.raises(ExecutorError):
-            result = executor.run(["rosetta-no-such-program-xyz"])
-            # a remote shell may report 127 instead of failing to spawn
-            if result.returncode == 127:
-                raise ExecutorError("not found")
+    def test_missing_program_raises_command_not_found(self, executor: Executor) -> None:
+        with pytest.raises(CommandNotFound):
+            executor.run(["rosetta-no-such-program-xyz"])
 
     def test_timeout_raises(self, executor: Executor) -> None:
         with pytest.raises(CommandTimeout):

@@ -136,7 +136,13 @@ class FakeEngine:
         box = self.containers.get(handle)
         if box is None:
             return Observation(state=Observed.GONE)
-        return Observation(state=box.state, exit_code=box.exit_code, host=box.host, port=box.port)
+        return Observation(
+            state=box.state,
+            exit_code=box.exit_code,
+            host=box.host,
+            port=box.port,
+            labels=dict(box.spec.labels),
+        )
 
     def stop(self, handle: str, executor: Executor) -> None:
         self._check()

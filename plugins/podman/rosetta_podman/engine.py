@@ -25,7 +25,13 @@ from typing import Any
 import attrs
 
 from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, TaskSpec
-from rosetta_core.errors import BackendError, BackendUnavailable, CommandTimeout, ExecutorError
+from rosetta_core.errors import (
+    BackendError,
+    BackendUnavailable,
+    CommandNotFound,
+    CommandTimeout,
+    ExecutorError,
+)
 from rosetta_core.executors import CommandResult, Executor
 from rosetta_core.validators import FieldError
 
@@ -68,10 +74,6 @@ def _timeout(_inst: object, attribute: attrs.Attribute[Any], value: object) -> N
 def _extra_args(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, tuple) or not all(isinstance(a, str) and "\x00" not in a for a in value):
         raise FieldError(attribute.name, "must be a list of strings")
-    # the converter turns a lone string into a tuple of its characters; no real argument list
-    # before the image is made only of one-character entries, so name the likely mistake
-    if len(value) > 1 and all(len(a) == 1 for a in value):
-        raise FieldError(attribute.name, 'must be a list of strings such as ["--init"], not one string')
 
 
 @attrs.frozen(kw_only=True)
@@ -263,6 +265,9 @@ class PodmanEngine:
             return executor.run(argv, timeout=timeout)
         except CommandTimeout as exc:
             raise BackendUnavailable(f"{what}: {argv[0]} did not answer within {timeout:g} s") from exc
+        except CommandNotFound as exc:
+            # not a passing fault: tasks fail with this reason rather than wait in "unknown"
+            raise BackendError(f"{what}: {exc}; is podman installed on this computing resource?") from exc
         except ExecutorError as exc:
             raise BackendUnavailable(f"{what}: {exc}") from exc
 
@@ -286,6 +291,7 @@ def parse_inspect(stdout: str) -> Observation:
     if not data:
         return Observation(state=Observed.GONE, detail="no such container")
     record = _mapping(data[0])
+    labels = {str(k): str(v) for k, v in _mapping(_mapping(record.get("Config")).get("Labels")).items()}
     state = _mapping(record.get("State"))
     status = str(state.get("Status", "")).lower()
     raw_code = state.get("ExitCode")
@@ -293,18 +299,20 @@ def parse_inspect(stdout: str) -> Observation:
     error = str(state.get("Error") or "")
     if status in ("running", "paused", "stopping"):
         host, port = _published(record)
-        return Observation(state=Observed.RUNNING, host=host, port=port, detail=status)
+        return Observation(state=Observed.RUNNING, host=host, port=port, detail=status, labels=labels)
     if status in _EXITED_STATUSES:
         if state.get("OOMKilled") is True:
             detail = "killed for exceeding its memory limit"
         else:
             detail = error or f"exited with code {exit_code}"
-        return Observation(state=Observed.EXITED, exit_code=exit_code, detail=detail)
+        return Observation(state=Observed.EXITED, exit_code=exit_code, detail=detail, labels=labels)
     if status in _PENDING_STATUSES:
         if error:
-            return Observation(state=Observed.FAILED, detail=error)
-        return Observation(state=Observed.PENDING, detail=status)
-    return Observation(state=Observed.UNKNOWN, detail=f"podman reports status {status or 'none'!r}")
+            return Observation(state=Observed.FAILED, detail=error, labels=labels)
+        return Observation(state=Observed.PENDING, detail=status, labels=labels)
+    return Observation(
+        state=Observed.UNKNOWN, detail=f"podman reports status {status or 'none'!r}", labels=labels
+    )
 
 
 def _mapping(value: object) -> Mapping[str, Any]:

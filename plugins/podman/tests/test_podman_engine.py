@@ -258,11 +258,13 @@ def test_poll_when_podman_cannot_run_is_unavailable(
     assert info.value.__cause__ is raised
 
 
-def test_missing_podman_program_is_unavailable() -> None:
+def test_missing_podman_program_is_a_lasting_error() -> None:
     engine = PodmanEngine(PodmanOptions(binary="/nonexistent/rosetta/podman"))
-    with pytest.raises(BackendUnavailable, match="program not found"):
-        engine.poll(NAME, LocalExecutor())
-    with pytest.raises(BackendUnavailable):
+    with pytest.raises(BackendError, match="program not found.*is podman installed") as info:
+        engine.start(full_spec(), LocalExecutor())
+    # not "unavailable": a start that cannot ever work fails the task instead of leaving it unknown
+    assert not isinstance(info.value, BackendUnavailable)
+    with pytest.raises(BackendError):
         engine.list_handles(LocalExecutor())
 
 
