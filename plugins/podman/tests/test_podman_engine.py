@@ -260,7 +260,7 @@ def test_poll_when_podman_cannot_run_is_unavailable(
 
 def test_missing_podman_program_is_a_lasting_error() -> None:
     engine = PodmanEngine(PodmanOptions(binary="/nonexistent/rosetta/podman"))
-    with pytest.raises(BackendError, match="program not found.*is podman installed") as info:
+    with pytest.raises(BackendError, match=r"program not found.*is podman installed") as info:
         engine.start(full_spec(), LocalExecutor())
     # not "unavailable": a start that cannot ever work fails the task instead of leaving it unknown
     assert not isinstance(info.value, BackendUnavailable)
