@@ -20,8 +20,9 @@ echo "== ruff" >&2
 "$PY/ruff" check .
 "$PY/ruff" format --check .
 echo "== mypy --strict" >&2
-"$PY/mypy" rosetta_core
-for pkg in plugins/*/rosetta_*/; do "$PY/mypy" "$pkg"; done
+packages=(rosetta_core)
+for init in plugins/*/rosetta_*/__init__.py; do packages+=("$(dirname "$init")"); done
+"$PY/mypy" "${packages[@]}"
 echo "== pytest" >&2
 set +e
 "$PY/pytest" -p no:cacheprovider "$@"
