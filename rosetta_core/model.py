@@ -200,6 +200,8 @@ class Task:
 
     ``handle`` is what the engine or scheduler knows the task by (a container name, a job id); it is
     stored before the backend is asked to act, so a crash never leaves an untracked container.
+    ``stop_requested`` is stored before a stop is sent, so a stop cut short by a crash is finished
+    by the next reconcile pass and the task ends ``stopped``, not ``failed``.
     """
 
     name: str = attrs.field(validator=v.name)
@@ -214,6 +216,7 @@ class Task:
     interface_port: int | None = attrs.field(default=None, validator=v.optional_port)
     error: str | None = attrs.field(default=None)
     exit_code: int | None = attrs.field(default=None)
+    stop_requested: bool = attrs.field(default=False)
     id: str = attrs.field(factory=new_id, validator=v.matches(v.NAME_RE, "an id"))
     created_at: datetime = attrs.field(factory=utcnow)
     updated_at: datetime = attrs.field(factory=utcnow)

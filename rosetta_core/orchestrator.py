@@ -224,20 +224,30 @@ class Orchestrator:
     def stop_task(self, task_id: str) -> Task:
         """Stop a task and record ``stopped``. A task already finished is returned unchanged.
 
-        Raises :class:`BackendUnavailable` (status unchanged) when the backend cannot be asked.
+        The request is stored before the backend is asked, so a stop cut short (a crash, an
+        unreachable backend) is finished by a later reconcile pass. Raises
+        :class:`BackendUnavailable`, status unchanged, when the backend cannot be asked now.
         """
         with self._lock:
             task = self.kernel.store.get_task(task_id)
             if task.status.is_terminal:
                 return task
-            if task.status is S.CREATED or task.handle is None:
+            if task.status is S.CREATED:
                 return self._move(task, S.STOPPED, "stopped before it ran")
             _, engine, executor, wm = self._backend(task)
+            if not task.stop_requested:
+                task = self.kernel.store.update_task(task.id, stop_requested=True)
+            handle = task.handle
+            if handle is None and wm is not None:
+                # a submission whose job id was never recorded may still have reached the scheduler
+                handle = wm.find_jobs([handle_for(task.id)], executor).get(handle_for(task.id))
+            if handle is None:
+                return self._move(task, S.STOPPED, "stopped before it ran")
             try:
                 if wm is None:
-                    engine.stop(task.handle, executor)
+                    engine.stop(handle, executor)
                 else:
-                    wm.cancel(task.handle, executor)
+                    wm.cancel(handle, executor)
             except BackendUnavailable:
                 raise
             except BackendError as exc:
@@ -274,6 +284,7 @@ class Orchestrator:
             computings = {c.name: c for c in store.all(Computing)}
             for name, tasks in by_computing.items():
                 report.checked += len(tasks)
+                tasks = self._finish_stops(tasks, report)
                 comp = computings.get(name)
                 if comp is None:
                     for task in tasks:
@@ -297,6 +308,22 @@ class Orchestrator:
             except Exception:
                 log.exception("reconcile pass failed")
             stop.wait(period)
+
+    def _finish_stops(self, tasks: list[Task], report: ReconcileReport) -> list[Task]:
+        """Send again the stops that a crash cut short; return the tasks left to observe."""
+        left: list[Task] = []
+        for task in tasks:
+            if not task.stop_requested:
+                left.append(task)
+                continue
+            try:
+                if self.stop_task(task.id).status.is_terminal:
+                    report.changed += 1
+                    continue
+            except (BackendError, PluginError, NotFoundError) as exc:
+                report.errors.append(f"cannot finish stopping task {task.id}: {exc}")
+            left.append(task)
+        return left
 
     def _reconcile_direct(self, tasks: list[Task], report: ReconcileReport) -> None:
         for task in tasks:
@@ -450,6 +477,8 @@ class Orchestrator:
                 if status is S.STARTING
                 else self._move(task, S.STARTING, "running, interface not known yet")
             )
+        if task.stop_requested and obs.state in (Observed.EXITED, Observed.FAILED, Observed.GONE):
+            return self._move(task, S.STOPPED, "stopped on request", exit_code=obs.exit_code)
         if obs.state is Observed.EXITED:
             if obs.exit_code in (0, None):
                 return self._move(task, S.EXITED, obs.detail or "exited", exit_code=obs.exit_code)

@@ -48,6 +48,14 @@ if action == "run":
     kernel.orchestrator.run_task(owner="ada", software="sleeper", computing="here", name="victim")
 else:
     task = kernel.store.find_task("victim")
+    if action == "stop-after-backend":
+        # die after the engine stopped the process, before the transition is recorded
+        engine = kernel.engines.get("sleep")
+        real_stop = engine.stop
+        def stop_then_die(handle, executor):
+            real_stop(handle, executor)
+            os.kill(os.getpid(), signal.SIGKILL)
+        engine.stop = stop_then_die
     kernel.orchestrator.stop_task(task.id)
 print("survived")
 """
@@ -139,6 +147,21 @@ def test_kill_while_stopping_then_reconcile(tmp_path: Path, cleanup: None) -> No
         task = kernel.store.find_task("victim")
         assert task.status is TaskStatus.STOPPED
         assert [e.to_status for e in kernel.store.task_events(task.id)][-1] is TaskStatus.STOPPED
+        assert live_pids(tmp_path / "state") == []
+    finally:
+        kernel.close()
+
+
+def test_kill_after_the_engine_stopped_but_before_the_record(tmp_path: Path, cleanup: None) -> None:
+    assert run_child(tmp_path, 99, "run").returncode == 0
+    child = run_child(tmp_path, 99, "stop-after-backend")
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    kernel = reopen(tmp_path)
+    try:
+        task = kernel.store.find_task("victim")
+        # the stop request was stored first, so the task ends stopped, not failed
+        assert task.status is TaskStatus.STOPPED, kernel.store.task_events(task.id)
+        assert task.error is None
         assert live_pids(tmp_path / "state") == []
     finally:
         kernel.close()

@@ -177,12 +177,32 @@ def test_container_missing_while_starting_is_started_again(kernel: Kernel, engin
     assert kernel.store.get_task(task.id).status is S.RUNNING and engine.starts == 1
 
 
-def test_stop_with_unreachable_engine_raises_and_changes_nothing(kernel: Kernel, engine: FakeEngine) -> None:
+def test_interrupted_stop_is_finished_by_reconcile(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+    kernel.store.update_task(task.id, stop_requested=True)  # as if we died right after recording it
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert got.status is S.STOPPED and engine.containers == {}
+
+
+def test_stop_request_explains_an_ended_container(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+    kernel.store.update_task(task.id, stop_requested=True)
+    engine.containers.clear()  # the engine stopped it, then we died
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert got.status is S.STOPPED and got.error is None
+
+
+def test_stop_with_unreachable_engine_is_kept_and_finished_later(kernel: Kernel, engine: FakeEngine) -> None:
     task = run(kernel)
     engine.unavailable = True
     with pytest.raises(BackendUnavailable):
         kernel.orchestrator.stop_task(task.id)
     assert kernel.store.get_task(task.id).status is S.RUNNING
+    engine.unavailable = False
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.STOPPED and engine.containers == {}
 
 
 def test_orphan_container_is_stopped(kernel: Kernel, engine: FakeEngine) -> None:
@@ -352,6 +372,15 @@ def test_lost_submission_is_found_by_name(batch: tuple[Kernel, FakeWorkloadManag
     kernel.store.update_task(task.id, handle=None)  # as if we died before recording the job id
     kernel.orchestrator.reconcile()
     assert kernel.store.get_task(task.id).handle == task.handle and len(wm.jobs) == 1
+
+
+def test_stop_finds_a_submission_whose_id_was_lost(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = run(kernel)
+    job = task.handle or ""
+    kernel.store.update_task(task.id, handle=None)
+    assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED
+    assert wm.jobs[job].detail == "cancelled"
 
 
 def test_never_submitted_task_is_submitted_by_reconcile(batch: tuple[Kernel, FakeWorkloadManager]) -> None:

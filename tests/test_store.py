@@ -152,7 +152,9 @@ def test_two_processes_share_the_file(tmp_path: Path) -> None:
 
 def test_migrate_is_idempotent(tmp_path: Path) -> None:
     store = Store(tmp_path / "s.sqlite")
-    assert store.migrate() == ["rosetta_core:0001_initial", "rosetta_core:0002_instance_id"]
+    applied = store.migrate()
+    assert applied[:2] == ["rosetta_core:0001_initial", "rosetta_core:0002_instance_id"]
+    assert "rosetta_core:0003_task_stop_requested" in applied
     instance = store.instance_id
     assert len(instance) == 12
     assert store.migrate() == []

@@ -97,6 +97,7 @@ def task_from_tuple(values: Sequence[Any]) -> Task:
     fields = dict(zip(TASK_COLUMNS, values, strict=True))
     fields["options"] = _options_from_json(fields["options"])
     fields["status"] = _STATUS[fields["status"]]
+    fields["stop_requested"] = bool(fields["stop_requested"])
     fields["created_at"] = _fromiso(fields["created_at"])
     fields["updated_at"] = _fromiso(fields["updated_at"])
     task = object.__new__(Task)

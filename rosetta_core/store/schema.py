@@ -135,3 +135,8 @@ def _instance_id(db: Database) -> None:
     # so two instances sharing an engine never take each other's containers for orphans
     db.table("meta").create({"key": str, "value": str}, pk="key")
     db.table("meta").insert({"key": "instance_id", "value": uuid.uuid4().hex[:12]})
+
+
+@core_migrations(name="0003_task_stop_requested")
+def _stop_requested(db: Database) -> None:
+    db.table("tasks").add_column("stop_requested", int, not_null_default=0)
