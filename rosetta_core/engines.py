@@ -110,8 +110,13 @@ class ContainerEngine(Protocol):
       engine cannot be asked it raises :class:`~rosetta_core.errors.BackendUnavailable`. The
       observation carries the labels the container was started with (``spec.labels``): the
       kernel only ever removes an orphan whose ``rosetta.instance`` label is its own.
+      ``poll`` gets only the handle: an engine that needs more to answer (the interface port whose
+      host binding to report, say) records it on the container at ``start``, e.g. as a label.
+    - ``start`` may be called again with the same spec after a crash cut an earlier call short
+      (the orchestrator only does so after ``poll`` answered ``GONE``); it must then start the
+      container or raise, never start a second one under the same name.
     - ``stop(handle, executor)`` stops and removes; stopping a gone handle is not an error.
-    - ``logs`` returns at most ``tail`` lines of output.
+    - ``logs`` returns at most ``tail`` lines of output, and ``""`` for a gone handle.
     - ``list_handles(executor)`` lists the handles this platform started (prefix ``rosetta-``),
       running or not, so the orchestrator can find orphans.
     """

@@ -151,3 +151,27 @@ def test_main_returns_an_exit_status(
     assert main(["task", "show", "nothing"]) == 1
     assert "no task 'nothing'" in capsys.readouterr().err
     assert main(["config", "check", "--config", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
+    from rosetta_core.model import Software
+    from rosetta_core.store import Store
+
+    store = Store(tmp_path / "home" / "rosetta.sqlite")
+    store.migrate()
+    for i in range(400):
+        store.add(Software(name=f"sw{i}", image="some/image", description="x" * 200))
+    store.close()
+    env = {**os.environ, "ROSETTA_HOME": str(tmp_path / "home")}
+    env.pop("ROSETTA_CONFIG", None)
+    with subprocess.Popen(
+        [sys.executable, "-m", "rosetta_core.cli", "software", "list", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    ) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.read(10)
+        proc.stdout.close()  # like `| head`
+        assert proc.wait(timeout=60) == 0
+        assert "Traceback" not in proc.stderr.read().decode()
