@@ -12,11 +12,13 @@ import getpass
 import json
 import os
 import shutil
+import sqlite3
 import sys
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rosetta_core.config import check_interval
 from rosetta_core.errors import ConfigError, PluginError, RosettaError
 from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.model import Computing, Software, Task, TaskStatus
@@ -279,6 +281,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the embedded default: a ``local`` computing resource with the engines found on PATH."""
     with _kernel(args) as kernel:
+        if "local" not in kernel.executors:
+            raise ConfigError("no 'local' executor is registered: enable the 'core' plugin")
         names = {c.name for c in kernel.store.all(Computing)}
         found = [e for e in kernel.engines.names() if shutil.which(e)]
         created = False
@@ -304,8 +308,13 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     """Run the orchestrator loop in the foreground until interrupted."""
     stop = threading.Event()
+    if args.interval is not None:
+        try:
+            check_interval("--interval", args.interval)
+        except ValueError as exc:
+            raise ConfigError(f"--interval {exc}") from None
     with _kernel(args) as kernel:
-        interval = args.interval or kernel.config.rosetta.reconcile_interval
+        interval = args.interval if args.interval is not None else kernel.config.rosetta.reconcile_interval
         print(
             f"rosetta: store {kernel.config.store_path}, reconciling every {interval:g} s (Ctrl-C stops)",
             file=sys.stderr,
@@ -321,12 +330,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    # --config and --json work before or after the command; SUPPRESS keeps a subcommand's copy
+    # from overwriting a value given before it
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", help="site configuration file (default: $ROSETTA_CONFIG)")
-    common.add_argument("--json", action="store_true", help="print JSON")
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="site configuration file (default: $ROSETTA_CONFIG)"
+    )
+    common.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON")
     parser = argparse.ArgumentParser(
         prog="rosetta", description="Run software containers as tasks on computing resources."
     )
+    parser.add_argument("--config", help="site configuration file (default: $ROSETTA_CONFIG)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(parent: Any, name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
@@ -421,6 +436,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except RosettaError as exc:
         print(f"rosetta: error: {exc}", file=sys.stderr)
+        return 1
+    except sqlite3.Error as exc:
+        print(f"rosetta: error: the store cannot be used: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
         # the reader went away (`rosetta task list | head`): not an error worth a traceback

@@ -5,6 +5,7 @@
     [rosetta]
     store = "rosetta.sqlite"      # relative paths are relative to this file's folder
     reconcile_interval = 15       # seconds between reconcile passes
+    action_lease = 120            # seconds before a start under way elsewhere counts as cut short
 
     [plugins]
     disabled = ["docker"]         # entry-point names never loaded
@@ -53,11 +54,24 @@ class CoreSection:
 
     store: str = "rosetta.sqlite"
     reconcile_interval: float = attrs.field(default=15.0)
+    # how long a start or a submission under way elsewhere is left alone before a reconcile pass
+    # takes it as cut short by a crash
+    action_lease: float = attrs.field(default=120.0)
 
     @reconcile_interval.validator
     def _check_interval(self, attribute: attrs.Attribute[float], value: float) -> None:
-        if not 0.05 <= value <= 86400:
-            raise v.FieldError(attribute.name, "must be between 0.05 and 86400 seconds")
+        check_interval(attribute.name, value)
+
+    @action_lease.validator
+    def _check_lease(self, attribute: attrs.Attribute[float], value: float) -> None:
+        if not 0 <= value <= 86400:
+            raise v.FieldError(attribute.name, "must be between 0 and 86400 seconds")
+
+
+def check_interval(field: str, value: float) -> None:
+    """Refuse a reconcile interval outside 0.05 s to one day (a busy loop, or never)."""
+    if not 0.05 <= value <= 86400:
+        raise v.FieldError(field, "must be between 0.05 and 86400 seconds")
 
 
 @attrs.frozen(kw_only=True)
@@ -101,6 +115,13 @@ def parse_config(
 ) -> SiteConfig:
     """Build a :class:`SiteConfig` from parsed TOML; raise :class:`ConfigError` naming every bad path."""
     problems: list[str] = []
+    if not isinstance(data, Mapping):
+        raise ConfigError("the site configuration must be a TOML table")
+    for section in ("rosetta", "plugins", "plugin"):
+        if section in data and not isinstance(data[section], Mapping):
+            problems.append(f"$.{section}: must be a table ([{section}])")
+    if problems:
+        raise ConfigError("invalid site configuration: " + "; ".join(problems))
     unknown = sorted(set(data) - {"rosetta", "plugins", "plugin"})
     problems.extend(f"$.{key}: unknown section" for key in unknown)
     core, plugins = CoreSection(), PluginsSection()

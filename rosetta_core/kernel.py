@@ -256,6 +256,14 @@ def create_kernel(
         infos.extend(plugin_loading.load_explicit(pm, named, site))
     if use_entry_points:
         infos[:0] = plugin_loading.load_entry_points(pm, site, skip=explicit_names)
+    known = {info.name for info in infos}
+    listed = set(site.plugins.disabled) | set(site.plugins.enabled or ())
+    if listed - known:
+        raise ConfigError(
+            "site configuration names plugins that are not installed: "
+            + ", ".join(sorted(listed - known))
+            + f" (installed: {', '.join(sorted(known))})"
+        )
     pm.hook.rosetta_addhooks.call_historic(kwargs={"pluginmanager": pm})
     plugin_loading.check_pending(pm)
     kernel = Kernel(site, pm, infos)

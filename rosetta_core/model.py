@@ -198,8 +198,9 @@ class TaskOptions:
 class Task:
     """One container with one interface, owned by one user, on one computing resource.
 
-    ``handle`` is what the engine or scheduler knows the task by (a container name, a job id); it is
-    stored before the backend is asked to act, so a crash never leaves an untracked container.
+    ``handle`` is what the engine or scheduler knows the task by: the container name, stored before
+    the engine is asked to start it; for a batch task first the job name (a claim, stored before
+    submission), then the job id. So a crash never leaves an untracked container or job.
     ``stop_requested`` is stored before a stop is sent, so a stop cut short by a crash is finished
     by the next reconcile pass and the task ends ``stopped``, not ``failed``.
     """

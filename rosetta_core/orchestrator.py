@@ -6,20 +6,19 @@
                   \\________\\___________\\____> unknown (the backend cannot be asked) -> back
 
 Every transition is a compare-and-set on the task row plus an event row, in one transaction, and
-only then are the event hooks called. The backend is asked to act only after the task row records
-what it will be known by (the container name, or the job name), so a crash at any point leaves a
-row that the next reconcile pass can match with what the engines and schedulers report.
+only then are the event hooks called. A transition that loses a race (another thread or process
+moved the task first) raises :class:`~rosetta_core.errors.InvalidTransition` and changes nothing:
+the next reconcile pass looks again. The backend is asked to act only after the task row records
+what the backend will know it by (the container name, or a claim on the job name), so a crash at
+any point leaves a row that the next pass can match with what engines and schedulers report.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections import defaultdict
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-
-import attrs
 
 from rosetta_core.engines import (
     INSTANCE_LABEL,
@@ -29,7 +28,6 @@ from rosetta_core.engines import (
     Resources,
     TaskSpec,
     handle_for,
-    task_id_of,
 )
 from rosetta_core.errors import (
     BackendError,
@@ -41,16 +39,8 @@ from rosetta_core.errors import (
     ValidationError,
 )
 from rosetta_core.executors import Executor
-from rosetta_core.model import (
-    ACTIVE_STATUSES,
-    Computing,
-    Software,
-    Task,
-    TaskEvent,
-    TaskOptions,
-    TaskStatus,
-    new_id,
-)
+from rosetta_core.model import Computing, Software, Task, TaskEvent, TaskOptions, TaskStatus, new_id, utcnow
+from rosetta_core.reconcile import Reconciler, ReconcileReport
 from rosetta_core.serde import structure
 from rosetta_core.workload import NO_WORKLOAD_MANAGER, WorkloadManager
 
@@ -63,8 +53,9 @@ S = TaskStatus
 ALLOWED: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     S.CREATED: frozenset({S.QUEUED, S.FAILED, S.STOPPED}),
     S.QUEUED: frozenset({S.STARTING, S.RUNNING, S.EXITED, S.FAILED, S.STOPPED, S.UNKNOWN}),
-    S.STARTING: frozenset({S.RUNNING, S.EXITED, S.FAILED, S.STOPPED, S.UNKNOWN}),
-    S.RUNNING: frozenset({S.EXITED, S.FAILED, S.STOPPED, S.UNKNOWN}),
+    # back to queued: a scheduler may requeue a job (preemption, node failure)
+    S.STARTING: frozenset({S.QUEUED, S.RUNNING, S.EXITED, S.FAILED, S.STOPPED, S.UNKNOWN}),
+    S.RUNNING: frozenset({S.QUEUED, S.EXITED, S.FAILED, S.STOPPED, S.UNKNOWN}),
     S.UNKNOWN: frozenset({S.QUEUED, S.STARTING, S.RUNNING, S.EXITED, S.FAILED, S.STOPPED}),
     S.EXITED: frozenset(),
     S.FAILED: frozenset(),
@@ -80,25 +71,18 @@ _STATUS_HOOKS = {
 }
 MAX_START_ATTEMPTS = 3
 
-
-@attrs.define
-class ReconcileReport:
-    """What one reconcile pass saw and did."""
-
-    checked: int = 0
-    changed: int = 0
-    unknown: int = 0
-    orphans_stopped: list[str] = attrs.field(factory=list)
-    errors: list[str] = attrs.field(factory=list)
+__all__ = ["ALLOWED", "MAX_START_ATTEMPTS", "Orchestrator", "ReconcileReport", "structure_task"]
 
 
 class Orchestrator:
-    """Creates, starts, stops and reconciles tasks. Safe to call from several threads."""
+    """Creates, starts, stops and reconciles tasks. Safe to call from several threads, and from
+    several processes sharing one store (the compare-and-set transitions arbitrate)."""
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
         self._lock = threading.RLock()
         self._instance_id: str | None = None
+        self._reconciler = Reconciler(self)
 
     @property
     def instance_id(self) -> str:
@@ -130,9 +114,9 @@ class Orchestrator:
         opts = options if isinstance(options, TaskOptions) else structure(dict(options or {}), TaskOptions)
         engine = opts.engine or comp.default_engine
         if engine not in comp.engines:
+            offered = ", ".join(comp.engines)
             raise ValidationError(
-                "task options",
-                [f"$.engine: {engine!r} is not offered by {comp.name!r} ({', '.join(comp.engines)})"],
+                "task options", [f"$.engine: {engine!r} is not offered by {comp.name!r} ({offered})"]
             )
         self.kernel.engines.get(engine)
         if comp.workload_manager != NO_WORKLOAD_MANAGER:
@@ -153,15 +137,24 @@ class Orchestrator:
         return task
 
     def start_task(self, task_id: str) -> Task:
-        """Queue a created task and start it; returns the task as stored afterwards.
+        """Queue a ``created`` task and start it; returns the task as stored afterwards.
 
-        Backend failures while starting are recorded on the task (``failed`` or ``unknown``), not
-        raised.
+        Raises :class:`InvalidTransition` for a task that is not ``created`` (a task is started at
+        most once). Backend failures while starting are recorded on the task (``failed`` or
+        ``unknown``), not raised.
         """
         with self._lock:
             task = self.kernel.store.get_task(task_id)
-            task = self._move(task, S.QUEUED, "accepted")
-            return self._advance(task)
+            if task.status is not S.CREATED:
+                raise InvalidTransition(
+                    f"task {task.id} is {task.status.value}; only a created task can be started"
+                )
+            task = self.move(task, S.QUEUED, "accepted")
+            try:
+                return self.advance(task)
+            except ConflictError:
+                # another process (a reconcile pass) took the task over: report what it did
+                return self.kernel.store.get_task(task_id)
 
     def run_task(self, **create_args: Any) -> Task:
         """Create and start a task in one call (see :meth:`create_task`)."""
@@ -188,36 +181,63 @@ class Orchestrator:
             labels={"rosetta.task": task.id, "rosetta.owner": task.owner, INSTANCE_LABEL: self.instance_id},
         )
 
-    def _advance(self, task: Task) -> Task:
+    def advance(self, task: Task) -> Task:
         """Act on a queued task that the backend has not been asked about yet."""
         try:
-            comp, engine, executor, wm = self._backend(task)
+            comp, engine, executor, wm = self.backend(task)
             sw = self.kernel.store.get(Software, task.software)
         except (NotFoundError, PluginError, BackendError) as exc:
-            return self._move(task, S.FAILED, str(exc), error=str(exc))
+            return self.move(task, S.FAILED, str(exc), error=str(exc))
         spec = self.build_spec(task, sw, comp)
         if wm is None:
-            task = self._move(task, S.STARTING, "starting container", handle=spec.name)
-            return self._start_container(task, spec, engine, executor)
-        try:
-            script = wm.render_script(spec, engine.build_command(spec))
-            job_id = wm.submit(script, spec, executor)
-        except BackendUnavailable as exc:
-            return self._move(task, S.UNKNOWN, f"cannot submit: {exc}")
-        except BackendError as exc:
-            return self._move(task, S.FAILED, f"submission failed: {exc}", error=f"submission failed: {exc}")
-        return self.kernel.store.update_task(task.id, handle=job_id)
+            task = self.move(task, S.STARTING, "starting container", handle=spec.name)
+            return self.start_container(task, spec, engine, executor)
+        return self._submit(task, spec, engine, executor, wm)
 
-    def _start_container(
+    def _submit(
+        self, task: Task, spec: TaskSpec, engine: ContainerEngine, executor: Executor, wm: WorkloadManager
+    ) -> Task:
+        store = self.kernel.store
+        # claim the submission first: a second process, or a pass after a crash, finds the claim
+        # (the job name) and looks the job up instead of submitting it again
+        if not store.claim_handle(task.id, spec.name):
+            return store.get_task(task.id)
+        try:
+            job_id = wm.submit(wm.render_script(spec, engine.build_command(spec)), spec, executor)
+        except BackendUnavailable as exc:
+            return self.move(store.get_task(task.id), S.UNKNOWN, f"cannot reach the scheduler: {exc}")
+        except BackendError as exc:
+            return self.move(
+                store.get_task(task.id),
+                S.FAILED,
+                f"submission failed: {exc}",
+                error=f"submission failed: {exc}",
+            )
+        return self.record_job(store.get_task(task.id), job_id, wm, executor)
+
+    def record_job(self, task: Task, job_id: str, wm: WorkloadManager, executor: Executor) -> Task:
+        """Store the scheduler's job id; cancel the job at once if a stop came meanwhile."""
+        task = self.kernel.store.update_task(task.id, handle=job_id)
+        if task.status.is_terminal or task.stop_requested:
+            try:
+                wm.cancel(job_id, executor)
+            except BackendError as exc:
+                log.warning("cannot cancel job %s of stopped task %s: %s", job_id, task.id, exc)
+            return task if task.status.is_terminal else self.move(task, S.STOPPED, "stopped on request")
+        if task.status is S.UNKNOWN:
+            return self.move(task, S.QUEUED, f"submitted as job {job_id}")
+        return task
+
+    def start_container(
         self, task: Task, spec: TaskSpec, engine: ContainerEngine, executor: Executor
     ) -> Task:
         try:
             engine.start(spec, executor)
         except BackendUnavailable as exc:
-            return self._move(task, S.UNKNOWN, f"cannot reach engine: {exc}")
+            return self.move(task, S.UNKNOWN, f"cannot reach engine: {exc}")
         except BackendError as exc:
-            return self._move(task, S.FAILED, f"start failed: {exc}", error=f"start failed: {exc}")
-        return self._observe_one(task, engine, executor)
+            return self.move(task, S.FAILED, f"start failed: {exc}", error=f"start failed: {exc}")
+        return self.observe_container(task, engine, executor)
 
     # ---------------------------------------------------------------- stopping, logs
 
@@ -225,24 +245,27 @@ class Orchestrator:
         """Stop a task and record ``stopped``. A task already finished is returned unchanged.
 
         The request is stored before the backend is asked, so a stop cut short (a crash, an
-        unreachable backend) is finished by a later reconcile pass. Raises
-        :class:`BackendUnavailable`, status unchanged, when the backend cannot be asked now.
+        unreachable backend) is finished by a later reconcile pass, and the task then ends
+        ``stopped`` whatever the container did meanwhile. Raises :class:`BackendUnavailable`,
+        status unchanged, when the backend cannot be asked now.
         """
         with self._lock:
-            task = self.kernel.store.get_task(task_id)
+            store = self.kernel.store
+            task = store.get_task(task_id)
             if task.status.is_terminal:
                 return task
             if task.status is S.CREATED:
-                return self._move(task, S.STOPPED, "stopped before it ran")
-            _, engine, executor, wm = self._backend(task)
+                return self.move(task, S.STOPPED, "stopped before it ran")
             if not task.stop_requested:
-                task = self.kernel.store.update_task(task.id, stop_requested=True)
+                task = store.update_task(task.id, stop_requested=True)
+            _, engine, executor, wm = self.backend(task)
             handle = task.handle
-            if handle is None and wm is not None:
-                # a submission whose job id was never recorded may still have reached the scheduler
-                handle = wm.find_jobs([handle_for(task.id)], executor).get(handle_for(task.id))
+            if wm is not None and handle == handle_for(task.id):
+                # a claimed submission: the job may exist without its id recorded
+                handle = wm.find_jobs([handle], executor).get(handle)
             if handle is None:
-                return self._move(task, S.STOPPED, "stopped before it ran")
+                # never submitted or started; a submitter that is still busy cancels what it made
+                return self._settle_stop(task_id, "stopped before it ran")
             try:
                 if wm is None:
                     engine.stop(handle, executor)
@@ -252,19 +275,27 @@ class Orchestrator:
                 raise
             except BackendError as exc:
                 raise BackendError(f"cannot stop task {task.id}: {exc}") from exc
-            task = self.kernel.store.get_task(task_id)
-            if task.status.is_terminal:
-                return task
-            return self._move(task, S.STOPPED, "stopped on request")
+            return self._settle_stop(task_id, "stopped on request")
+
+    def _settle_stop(self, task_id: str, detail: str) -> Task:
+        task = self.kernel.store.get_task(task_id)
+        if task.status.is_terminal:
+            return task
+        try:
+            return self.move(task, S.STOPPED, detail)
+        except InvalidTransition:
+            return self.kernel.store.get_task(task_id)  # someone else recorded the end first
 
     def logs(self, task_id: str, *, tail: int = 1000) -> str:
         """The task's output as the engine or scheduler keeps it (at most ``tail`` lines)."""
         task = self.kernel.store.get_task(task_id)
         if task.handle is None:
             return ""
-        _, engine, executor, wm = self._backend(task)
+        _, engine, executor, wm = self.backend(task)
         if wm is None:
             return engine.logs(task.handle, executor, tail=tail)
+        if task.handle == handle_for(task.id):
+            return ""  # submitted, job id not known yet
         return wm.logs(task.handle, executor, tail=tail)
 
     # ---------------------------------------------------------------- reconcile
@@ -273,35 +304,17 @@ class Orchestrator:
         """Match every active task with what its backend reports, and stop orphan containers.
 
         One scheduler query per computing resource per pass; a backend that cannot be asked turns
-        its tasks ``unknown``, never ``failed``.
+        its tasks ``unknown``, never ``failed``. A problem with one task is recorded in the report
+        and never stops the pass.
         """
-        report = ReconcileReport()
         with self._lock:
-            store = self.kernel.store
-            by_computing: dict[str, list[Task]] = defaultdict(list)
-            for task in store.list_tasks(statuses=ACTIVE_STATUSES):
-                by_computing[task.computing].append(task)
-            computings = {c.name: c for c in store.all(Computing)}
-            for name, tasks in by_computing.items():
-                report.checked += len(tasks)
-                tasks = self._finish_stops(tasks, report)
-                comp = computings.get(name)
-                if comp is None:
-                    for task in tasks:
-                        self._unknown(task, f"computing resource {name!r} no longer exists", report)
-                    continue
-                if comp.workload_manager == NO_WORKLOAD_MANAGER:
-                    self._reconcile_direct(tasks, report)
-                else:
-                    self._reconcile_batch(comp, tasks, report)
-            for comp in computings.values():
-                if comp.workload_manager == NO_WORKLOAD_MANAGER:
-                    self._stop_orphans(comp, report)
-        return report
+            return self._reconciler.run_pass()
 
     def run_forever(self, stop: threading.Event, interval: float | None = None) -> None:
         """Reconcile every ``interval`` seconds (the configured one by default) until ``stop`` is set."""
         period = interval if interval is not None else self.kernel.config.rosetta.reconcile_interval
+        if not period > 0:
+            raise ValueError(f"the reconcile interval must be positive, got {period}")
         while not stop.is_set():
             try:
                 self.reconcile()
@@ -309,191 +322,92 @@ class Orchestrator:
                 log.exception("reconcile pass failed")
             stop.wait(period)
 
-    def _finish_stops(self, tasks: list[Task], report: ReconcileReport) -> list[Task]:
-        """Send again the stops that a crash cut short; return the tasks left to observe."""
-        left: list[Task] = []
-        for task in tasks:
-            if not task.stop_requested:
-                left.append(task)
-                continue
-            try:
-                if self.stop_task(task.id).status.is_terminal:
-                    report.changed += 1
-                    continue
-            except (BackendError, PluginError, NotFoundError) as exc:
-                report.errors.append(f"cannot finish stopping task {task.id}: {exc}")
-            left.append(task)
-        return left
-
-    def _reconcile_direct(self, tasks: list[Task], report: ReconcileReport) -> None:
-        for task in tasks:
-            before = task.status
-            try:
-                _, engine, executor, _ = self._backend(task)
-            except (PluginError, NotFoundError, BackendError) as exc:
-                self._unknown(task, str(exc), report)
-                continue
-            task = self._advance(task) if task.handle is None else self._observe_one(task, engine, executor)
-            report.changed += task.status is not before
-            report.unknown += task.status is S.UNKNOWN
-
-    def _reconcile_batch(self, comp: Computing, tasks: list[Task], report: ReconcileReport) -> None:
-        try:
-            wm = self.kernel.workload_managers.get(comp.workload_manager)
-            executor = self.kernel.executor_for(comp)
-        except (PluginError, BackendError) as exc:
-            for task in tasks:
-                self._unknown(task, str(exc), report)
-            return
-        unsubmitted = [t for t in tasks if t.handle is None]
-        if unsubmitted:
-            try:
-                found = wm.find_jobs([handle_for(t.id) for t in unsubmitted], executor)
-            except BackendError as exc:
-                for task in unsubmitted:
-                    self._unknown(task, f"cannot ask the scheduler: {exc}", report)
-                found = None
-            if found is not None:
-                for task in unsubmitted:
-                    job_id = found.get(handle_for(task.id))
-                    if job_id is not None:
-                        self.kernel.store.update_task(task.id, handle=job_id)
-                    elif task.status in (S.QUEUED, S.UNKNOWN):
-                        base = task if task.status is S.QUEUED else self._move(task, S.QUEUED, "resubmitting")
-                        self._advance(base)
-                        report.changed += 1
-        submitted = [self.kernel.store.get_task(t.id) for t in tasks if t.handle is not None]
-        if not submitted:
-            return
-        try:
-            answers = wm.query_many([t.handle for t in submitted if t.handle is not None], executor)
-        except BackendError as exc:
-            for task in submitted:
-                self._unknown(task, f"cannot ask the scheduler: {exc}", report)
-            return
-        for task in submitted:
-            assert task.handle is not None
-            obs = answers.get(task.handle, Observation(state=Observed.UNKNOWN, detail="no answer for job"))
-            before = task.status
-            task = self._apply(task, obs, batch=True)
-            report.changed += task.status is not before
-            report.unknown += task.status is S.UNKNOWN
-
-    def _stop_orphans(self, comp: Computing, report: ReconcileReport) -> None:
-        try:
-            executor = self.kernel.executor_for(comp)
-        except (PluginError, BackendError) as exc:
-            report.errors.append(f"{comp.name}: {exc}")
-            return
-        for engine_name in comp.engines:
-            if engine_name not in self.kernel.engines:
-                continue
-            engine = self.kernel.engines.get(engine_name)
-            try:
-                handles = engine.list_handles(executor)
-            except BackendError as exc:
-                report.errors.append(f"{comp.name}/{engine_name}: {exc}")
-                continue
-            for handle in handles:
-                task_id = task_id_of(handle)
-                if task_id is None:
-                    continue
-                try:
-                    task: Task | None = self.kernel.store.get_task(task_id)
-                except NotFoundError:
-                    task = None
-                if task is not None and not task.status.is_terminal:
-                    continue
-                try:
-                    obs = engine.poll(handle, executor)
-                except BackendError:
-                    continue
-                if task is None and obs.labels.get(INSTANCE_LABEL) != self.instance_id:
-                    continue  # another platform instance's container, or one we cannot vouch for
-                if task is not None and task.status is not S.STOPPED and obs.state is not Observed.RUNNING:
-                    continue  # a finished task keeps its container for its logs
-                try:
-                    engine.stop(handle, executor)
-                    report.orphans_stopped.append(handle)
-                    log.warning("stopped orphan container %s on %s", handle, comp.name)
-                except BackendError as exc:
-                    report.errors.append(f"cannot stop orphan {handle}: {exc}")
-
     # ---------------------------------------------------------------- observations
 
-    def _observe_one(self, task: Task, engine: ContainerEngine, executor: Executor) -> Task:
+    def lease_expired(self, task: Task) -> bool:
+        """Whether an action begun on ``task`` (a start, a submission) is old enough to be taken
+        as cut short rather than still under way in another process."""
+        age = (utcnow() - task.updated_at).total_seconds()
+        return age >= self.kernel.config.rosetta.action_lease
+
+    def observe_container(self, task: Task, engine: ContainerEngine, executor: Executor) -> Task:
+        """Poll a directly run task's container and apply the answer."""
         assert task.handle is not None
         try:
             obs = engine.poll(task.handle, executor)
         except BackendError as exc:
             obs = Observation(state=Observed.UNKNOWN, detail=str(exc))
-        if obs.state is Observed.GONE and task.status in (S.STARTING, S.UNKNOWN):
+        if obs.state is Observed.GONE and task.status in (S.STARTING, S.UNKNOWN) and not task.stop_requested:
             events = self.kernel.store.task_events(task.id)
             if not any(e.to_status is S.RUNNING for e in events):
-                # the start was cut short (a crash, an unreachable engine): start it again
-                attempts = sum(1 for e in events if e.to_status is S.STARTING)
-                if attempts >= MAX_START_ATTEMPTS:
-                    return self._move(
-                        task, S.FAILED, "container never appeared", error="the container never started"
-                    )
-                sw = self.kernel.store.get(Software, task.software)
-                comp = self.kernel.store.get(Computing, task.computing)
-                log.info(
-                    "task %s: container %s missing while starting; starting it again", task.id, task.handle
-                )
-                if task.status is S.STARTING:
-                    task = self._move(task, S.UNKNOWN, "container missing while starting")
-                task = self._move(task, S.STARTING, "starting container again")
-                return self._start_container(task, self.build_spec(task, sw, comp), engine, executor)
-        return self._apply(task, obs, batch=False)
+                return self._restart(task, events, engine, executor)
+        return self.apply(task, obs, batch=False)
 
-    def _apply(self, task: Task, obs: Observation, *, batch: bool) -> Task:
+    def _restart(
+        self, task: Task, events: list[TaskEvent], engine: ContainerEngine, executor: Executor
+    ) -> Task:
+        """Start again a container whose start was cut short (a crash, an unreachable engine)."""
+        if not self.lease_expired(task):
+            return task  # a start may still be under way elsewhere
+        if sum(1 for e in events if e.to_status is S.STARTING) >= MAX_START_ATTEMPTS:
+            return self.move(task, S.FAILED, "container never appeared", error="the container never started")
+        sw = self.kernel.store.get(Software, task.software)
+        comp = self.kernel.store.get(Computing, task.computing)
+        log.info("task %s: container %s missing while starting; starting it again", task.id, task.handle)
+        if task.status is S.STARTING:
+            task = self.move(task, S.UNKNOWN, "container missing while starting")
+        task = self.move(task, S.STARTING, "starting container again")
+        return self.start_container(task, self.build_spec(task, sw, comp), engine, executor)
+
+    def apply(self, task: Task, obs: Observation, *, batch: bool) -> Task:
         """Turn one backend observation into at most one transition."""
         status = task.status
         if obs.state is Observed.UNKNOWN:
             return (
                 task
                 if status is S.UNKNOWN
-                else self._move(task, S.UNKNOWN, obs.detail or "backend unavailable")
+                else self.move(task, S.UNKNOWN, obs.detail or "backend unavailable")
             )
         if obs.state is Observed.PENDING:
-            target = S.QUEUED if batch else S.STARTING
-            return self._move(task, target, obs.detail or "pending") if status is S.UNKNOWN else task
-        if obs.state is Observed.RUNNING:
-            sw = self.kernel.store.get(Software, task.software)
-            has_address = obs.port is not None or sw.interface_port is None
-            if has_address:
-                if status is S.RUNNING and (obs.host, obs.port) == (task.interface_host, task.interface_port):
-                    return task
-                if status is S.RUNNING:
-                    return self.kernel.store.update_task(
-                        task.id, interface_host=obs.host, interface_port=obs.port
-                    )
-                return self._move(
-                    task, S.RUNNING, obs.detail or "running", interface_host=obs.host, interface_port=obs.port
+            if status is S.UNKNOWN or (batch and status in (S.STARTING, S.RUNNING)):
+                target = S.QUEUED if batch else S.STARTING
+                return self.move(
+                    task, target, obs.detail or "pending", interface_host=None, interface_port=None
                 )
-            return (
-                task
-                if status is S.STARTING
-                else self._move(task, S.STARTING, "running, interface not known yet")
-            )
-        if task.stop_requested and obs.state in (Observed.EXITED, Observed.FAILED, Observed.GONE):
-            return self._move(task, S.STOPPED, "stopped on request", exit_code=obs.exit_code)
+            return task
+        if obs.state is Observed.RUNNING:
+            return self._apply_running(task, obs)
         if obs.state is Observed.EXITED:
             if obs.exit_code in (0, None):
-                return self._move(task, S.EXITED, obs.detail or "exited", exit_code=obs.exit_code)
+                return self.move(task, S.EXITED, obs.detail or "exited", exit_code=obs.exit_code)
             reason = f"exited with code {obs.exit_code}"
-            return self._move(task, S.FAILED, obs.detail or reason, exit_code=obs.exit_code, error=reason)
+            return self.move(task, S.FAILED, obs.detail or reason, exit_code=obs.exit_code, error=reason)
         if obs.state is Observed.FAILED:
             reason = obs.detail or "failed"
-            return self._move(task, S.FAILED, reason, exit_code=obs.exit_code, error=reason)
+            return self.move(task, S.FAILED, reason, exit_code=obs.exit_code, error=reason)
         # GONE: the backend positively says it has no such container or job
         reason = "the job is no longer known to the scheduler" if batch else "the container disappeared"
-        return self._move(task, S.FAILED, reason, error=reason)
+        return self.move(task, S.FAILED, reason, error=reason)
+
+    def _apply_running(self, task: Task, obs: Observation) -> Task:
+        sw = self.kernel.store.get(Software, task.software)
+        if obs.port is None and sw.interface_port is not None:
+            # the job or container runs, but where its interface listens is not known (yet)
+            if task.status in (S.STARTING, S.RUNNING):
+                return task
+            return self.move(task, S.STARTING, "running, interface not known yet")
+        if task.status is S.RUNNING:
+            if (obs.host, obs.port) == (task.interface_host, task.interface_port):
+                return task
+            return self.kernel.store.update_task(task.id, interface_host=obs.host, interface_port=obs.port)
+        return self.move(
+            task, S.RUNNING, obs.detail or "running", interface_host=obs.host, interface_port=obs.port
+        )
 
     # ---------------------------------------------------------------- helpers
 
-    def _backend(self, task: Task) -> tuple[Computing, ContainerEngine, Executor, WorkloadManager | None]:
+    def backend(self, task: Task) -> tuple[Computing, ContainerEngine, Executor, WorkloadManager | None]:
+        """The computing resource, engine, executor and workload manager (``None``) of a task."""
         comp = self.kernel.store.get(Computing, task.computing)
         engine = self.kernel.engines.get(task.engine or comp.default_engine)
         executor = self.kernel.executor_for(comp)
@@ -502,31 +416,17 @@ class Orchestrator:
             wm = self.kernel.workload_managers.get(comp.workload_manager)
         return comp, engine, executor, wm
 
-    def _unknown(self, task: Task, detail: str, report: ReconcileReport) -> None:
-        report.unknown += 1
-        if task.status is not S.UNKNOWN:
-            self._move(task, S.UNKNOWN, detail)
-            report.changed += 1
+    def move(self, task: Task, to: TaskStatus, detail: str, **changes: Any) -> Task:
+        """Persist one transition (with its event), then call the hooks.
 
-    def _move(self, task: Task, to: TaskStatus, detail: str, **changes: Any) -> Task:
-        """Persist one transition (with its event), then call the hooks. Re-reads on a lost race."""
+        Raises :class:`InvalidTransition`, writing nothing, when the transition is not allowed
+        from the task's status or when another writer moved the task first.
+        """
         if to not in ALLOWED[task.status]:
-            current = self.kernel.store.get_task(task.id)
-            if current.status is not task.status and to in ALLOWED[current.status]:
-                task = current
-            else:
-                raise InvalidTransition(f"task {task.id} cannot go from {task.status.value} to {to.value}")
-        try:
-            updated, event = self.kernel.store.transition(
-                task.id, task.status, to, detail=detail[:2000], **changes
-            )
-        except InvalidTransition:
-            current = self.kernel.store.get_task(task.id)
-            if to not in ALLOWED[current.status]:
-                raise
-            updated, event = self.kernel.store.transition(
-                task.id, current.status, to, detail=detail[:2000], **changes
-            )
+            raise InvalidTransition(f"task {task.id} cannot go from {task.status.value} to {to.value}")
+        updated, event = self.kernel.store.transition(
+            task.id, task.status, to, detail=detail[:2000], **changes
+        )
         self._emit(updated, event)
         return updated
 
@@ -549,6 +449,3 @@ def structure_task(fields: Mapping[str, Any]) -> Task:
     except (TypeError, ValueError) as exc:
         field = getattr(exc, "field", None)
         raise ValidationError("task", [f"$.{field}: {exc}" if field else f"$: {exc}"]) from None
-
-
-__all__ = ["ALLOWED", "ConflictError", "Orchestrator", "ReconcileReport", "structure_task"]

@@ -8,6 +8,7 @@ Names are restricted so they can never carry shell metacharacters or path separa
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,13 +18,16 @@ import attrs
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 # empty means "the engine's default registry"
-REGISTRY_RE = re.compile(r"^([A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?(:[0-9]{1,5})?)?$")
+REGISTRY_RE = re.compile(
+    r"^([A-Za-z0-9]([A-Za-z0-9.-]{0,252}[A-Za-z0-9])?"
+    r"(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?)?$"
+)
 IMAGE_RE = re.compile(r"^[a-z0-9]+([._-]{1,2}[a-z0-9]+)*(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*$")
 TAG_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 ARCH_RE = re.compile(r"^[a-z0-9_]{1,16}(/[a-z0-9]{1,8})?$")
-# absolute POSIX paths of printable characters, no "..", no shell-special characters
-PATH_RE = re.compile(r"^/[A-Za-z0-9._/@+=,-]{0,1023}$")
+# absolute POSIX paths of printable characters, no shell-special characters, no ".." component
+PATH_RE = re.compile(r"^(?!.*(^|/)\.\.(/|$))/[A-Za-z0-9._/@+=,-]{0,1023}$")
 MAX_TEXT = 4096
 
 
@@ -154,5 +158,7 @@ def scalar_options(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> N
             raise FieldError(attribute.name, f"key {str(key)[:80]!r} is not a valid option name")
         if not isinstance(val, str | int | float | bool):
             raise FieldError(attribute.name, f"[{key}] must be a string, number or boolean")
+        if isinstance(val, float) and not math.isfinite(val):
+            raise FieldError(attribute.name, f"[{key}] must be a finite number")
         if isinstance(val, str) and (len(val) > MAX_TEXT or "\x00" in val):
             raise FieldError(attribute.name, f"[{key}] must be at most {MAX_TEXT} characters without NUL")

@@ -28,7 +28,8 @@ class WorkloadManager(Protocol):
       ``GONE`` only when the scheduler positively does not know the job. When the scheduler cannot be
       asked it raises :class:`~rosetta_core.errors.BackendUnavailable`.
     - ``find_jobs(names, executor)`` maps job names to ids for jobs the scheduler still knows, so a
-      submission cut short by a crash is found again.
+      submission cut short by a crash is found again. It is only called for such submissions (and
+      for a stop that meets one), so a normal pass makes one scheduler call per resource.
     - ``cancel(job_id, executor)``; cancelling a finished job is not an error.
     """
 

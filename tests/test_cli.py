@@ -175,3 +175,22 @@ def test_a_reader_that_goes_away_is_not_an_error(tmp_path: Path) -> None:
         proc.stdout.close()  # like `| head`
         assert proc.wait(timeout=60) == 0
         assert "Traceback" not in proc.stderr.read().decode()
+
+
+def test_options_before_the_command(rosetta: Rosetta, tmp_path: Path) -> None:
+    config = str(tmp_path / "site.toml")
+    assert as_json(rosetta("--json", "--config", config, "plugins"))
+    assert as_json(rosetta("plugins", "--json", "--config", config))
+
+
+@pytest.mark.parametrize("interval", ["-1", "0", "1e9"])
+def test_serve_refuses_a_bad_interval(rosetta: Rosetta, interval: str) -> None:
+    done = rosetta("serve", "--interval", interval, ok=False)
+    assert done.returncode == 2 and "--interval" in done.stderr
+
+
+def test_init_needs_the_local_executor(rosetta: Rosetta, tmp_path: Path) -> None:
+    config = tmp_path / "site.toml"
+    config.write_text(config.read_text() + '[plugins]\nenabled = ["sleep"]\n')
+    done = rosetta("init", ok=False)
+    assert done.returncode == 2 and "'local' executor" in done.stderr

@@ -48,6 +48,8 @@ def test_config_env_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         ("[server]\nport = 1\n", r"\$\.server: unknown section"),
         ("[plugin]\npodman = 3\n", r"\$\.plugin"),
         ("not toml = = =", "not valid TOML"),
+        ("rosetta = 5\n", r"\$\.rosetta: must be a table"),
+        ("plugins = 5\n", r"\$\.plugins: must be a table"),
     ],
 )
 def test_bad_config_names_the_path(tmp_path: Path, text: str, match: str) -> None:

@@ -48,6 +48,12 @@ if action == "run":
     kernel.orchestrator.run_task(owner="ada", software="sleeper", computing="here", name="victim")
 else:
     task = kernel.store.find_task("victim")
+    if action == "stop-before-backend":
+        # die after the stop request is stored, before the engine is asked
+        engine = kernel.engines.get("sleep")
+        def die(handle, executor):
+            os.kill(os.getpid(), signal.SIGKILL)
+        engine.stop = die
     if action == "stop-after-backend":
         # die after the engine stopped the process, before the transition is recorded
         engine = kernel.engines.get("sleep")
@@ -81,9 +87,10 @@ def run_child(tmp_path: Path, kill_at: int, action: str) -> subprocess.Completed
 
 
 def reopen(tmp_path: Path) -> Kernel:
+    # a lease of 0: the restart is taken as happening after any start under way would have ended
     config = parse_config(
         {
-            "rosetta": {"store": str(tmp_path / "store.sqlite")},
+            "rosetta": {"store": str(tmp_path / "store.sqlite"), "action_lease": 0},
             "plugin": {"sleep": {"state_dir": str(tmp_path / "state")}},
         }
     )
@@ -152,14 +159,15 @@ def test_kill_while_stopping_then_reconcile(tmp_path: Path, cleanup: None) -> No
         kernel.close()
 
 
-def test_kill_after_the_engine_stopped_but_before_the_record(tmp_path: Path, cleanup: None) -> None:
+@pytest.mark.parametrize("action", ["stop-before-backend", "stop-after-backend"])
+def test_kill_inside_a_stop(tmp_path: Path, cleanup: None, action: str) -> None:
     assert run_child(tmp_path, 99, "run").returncode == 0
-    child = run_child(tmp_path, 99, "stop-after-backend")
+    child = run_child(tmp_path, 99, action)
     assert child.returncode == -signal.SIGKILL, child.stderr
     kernel = reopen(tmp_path)
     try:
         task = kernel.store.find_task("victim")
-        # the stop request was stored first, so the task ends stopped, not failed
+        # the stop request was stored first, so the next start-up finishes it: stopped, not failed
         assert task.status is TaskStatus.STOPPED, kernel.store.task_events(task.id)
         assert task.error is None
         assert live_pids(tmp_path / "state") == []

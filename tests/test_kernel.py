@@ -288,3 +288,10 @@ def test_kernel_is_a_context_manager(rosetta_config: Callable[..., Any]) -> None
         kernel.start()
         assert kernel.store.all.__self__ is kernel.store  # type: ignore[attr-defined]
     assert kernel._store is None
+
+
+@pytest.mark.parametrize("section", [{"disabled": ["podmn"]}, {"enabled": ["core", "podmn"]}])
+def test_misspelled_plugin_in_enable_lists(tmp_path: Path, section: dict[str, Any]) -> None:
+    config = parse_config({"plugins": section}, base_dir=tmp_path)
+    with pytest.raises(ConfigError, match="not installed: podmn"):
+        create_kernel(config, plugins={"engines": EnginePlugin("a")})

@@ -10,7 +10,14 @@ from conftest import add_defaults
 
 from rosetta_core import hookimpl
 from rosetta_core.engines import INSTANCE_LABEL, Observation, Observed, TaskSpec, handle_for
-from rosetta_core.errors import BackendUnavailable, NotFoundError, UnknownNameError, ValidationError
+from rosetta_core.errors import (
+    BackendUnavailable,
+    ConflictError,
+    InvalidTransition,
+    NotFoundError,
+    UnknownNameError,
+    ValidationError,
+)
 from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, ComputingKind, Software, Task, TaskStatus
@@ -79,7 +86,10 @@ def recorder() -> Recorder:
 
 @pytest.fixture
 def kernel(rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine, recorder: Recorder) -> Kernel:
-    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine), "recorder": recorder})
+    # a lease of 0: each reconcile pass may take a start or a submission as cut short
+    kernel = rosetta_kernel_factory(
+        {"fake": EnginePlugin(engine), "recorder": recorder}, core_options={"action_lease": 0}
+    )
     add_defaults(kernel)
     return kernel
 
@@ -313,9 +323,8 @@ class FakeWorkloadManager:
         return f"log of {job_id}"
 
 
-@pytest.fixture
-def batch(
-    rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
+def make_batch(
+    factory: Callable[..., Kernel], engine: FakeEngine, lease: float
 ) -> tuple[Kernel, FakeWorkloadManager]:
     wm = FakeWorkloadManager()
 
@@ -324,9 +333,25 @@ def batch(
         def rosetta_register_workload_managers(self, register: Callable[[str, Any], None]) -> None:
             register("fakebatch", wm)
 
-    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine), "batch": Plugin()})
+    kernel = factory({"fake": EnginePlugin(engine), "batch": Plugin()}, core_options={"action_lease": lease})
     add_defaults(kernel, workload_manager="fakebatch", kind=ComputingKind.CLUSTER)
     return kernel, wm
+
+
+@pytest.fixture
+def batch(
+    rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
+) -> tuple[Kernel, FakeWorkloadManager]:
+    """A batch computing resource; a lease of 0, so every pass may take a claim as cut short."""
+    return make_batch(rosetta_kernel_factory, engine, 0)
+
+
+@pytest.fixture
+def leased_batch(
+    rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
+) -> tuple[Kernel, FakeWorkloadManager]:
+    """A batch computing resource with the default lease: claims are left alone for 120 s."""
+    return make_batch(rosetta_kernel_factory, engine, 120)
 
 
 def test_batch_task_lifecycle(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
@@ -369,7 +394,8 @@ def test_failed_scheduler_query_is_unknown_not_gone(batch: tuple[Kernel, FakeWor
 def test_lost_submission_is_found_by_name(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
     kernel, wm = batch
     task = run(kernel)
-    kernel.store.update_task(task.id, handle=None)  # as if we died before recording the job id
+    # as if we died after sbatch, before recording the job id: the claim (the job name) remains
+    kernel.store.update_task(task.id, handle=handle_for(task.id))
     kernel.orchestrator.reconcile()
     assert kernel.store.get_task(task.id).handle == task.handle and len(wm.jobs) == 1
 
@@ -378,7 +404,7 @@ def test_stop_finds_a_submission_whose_id_was_lost(batch: tuple[Kernel, FakeWork
     kernel, wm = batch
     task = run(kernel)
     job = task.handle or ""
-    kernel.store.update_task(task.id, handle=None)
+    kernel.store.update_task(task.id, handle=handle_for(task.id))
     assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED
     assert wm.jobs[job].detail == "cancelled"
 
@@ -395,3 +421,150 @@ def test_software_without_interface_runs_without_address(kernel: Kernel, engine:
     kernel.store.add(Software(name="batchjob", image="local/job"))
     task = kernel.orchestrator.run_task(owner="ada", software="batchjob", computing="box")
     assert task.status is S.RUNNING and task.interface_port is None
+
+
+def test_claimed_submission_without_a_job_is_never_submitted_twice(
+    batch: tuple[Kernel, FakeWorkloadManager],
+) -> None:
+    kernel, wm = batch
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    assert kernel.store.claim_handle(task.id, handle_for(task.id))  # died inside sbatch
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert got.status is S.FAILED and "interrupted" in (got.error or "") and wm.jobs == {}
+
+
+def test_claim_within_its_lease_is_left_alone(leased_batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = leased_batch
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    assert kernel.store.claim_handle(task.id, handle_for(task.id))  # another process is in sbatch
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.QUEUED and wm.jobs == {}
+    assert not kernel.store.claim_handle(task.id, "again")
+
+
+def test_unreachable_scheduler_at_submit_keeps_the_claim(
+    leased_batch: tuple[Kernel, FakeWorkloadManager],
+) -> None:
+    kernel, wm = leased_batch
+    real_submit = wm.submit
+
+    def down(*args: Any) -> str:
+        raise BackendUnavailable("sbatch: connection refused")
+
+    wm.submit = down  # type: ignore[method-assign]
+    task = run(kernel)
+    assert task.status is S.UNKNOWN and task.handle == handle_for(task.id)
+    events = len(kernel.store.task_events(task.id))
+    kernel.orchestrator.reconcile()
+    kernel.orchestrator.reconcile()
+    assert len(kernel.store.task_events(task.id)) == events  # no churn while nothing is known
+    # the job did reach the scheduler after all: it is found by name and recorded
+    wm.submit = real_submit  # type: ignore[method-assign]
+    job = real_submit(
+        "",
+        kernel.orchestrator.build_spec(
+            task, kernel.store.get(Software, "web"), kernel.store.get(Computing, "box")
+        ),
+        None,
+    )  # type: ignore[arg-type]
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert (got.status, got.handle) == (S.QUEUED, job)
+
+
+def test_start_twice_is_refused(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = run(kernel)
+    with pytest.raises(InvalidTransition, match="only a created task"):
+        kernel.orchestrator.start_task(task.id)
+    assert len(wm.jobs) == 1
+
+
+def test_stop_during_submission_cancels_the_new_job(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    real_submit = wm.submit
+
+    def submit_while_user_stops(script: str, spec: TaskSpec, executor: Executor) -> str:
+        job = real_submit(script, spec, executor)
+        kernel.orchestrator.stop_task(spec.task_id)  # another process, while sbatch ran
+        return job
+
+    wm.submit = submit_while_user_stops  # type: ignore[method-assign]
+    task = run(kernel)
+    assert task.status is S.STOPPED and task.handle == "1000"
+    assert wm.jobs["1000"].detail == "cancelled"
+
+
+def test_requeued_job_goes_back_to_queued(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = run(kernel)
+    wm.jobs[task.handle or ""] = Observation(state=Observed.RUNNING, host="n1", port=4000)
+    kernel.orchestrator.reconcile()
+    wm.jobs[task.handle or ""] = Observation(state=Observed.PENDING, detail="requeued")
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert (got.status, got.interface_port) == (S.QUEUED, None)
+
+
+def test_a_lost_race_does_not_stop_the_pass(kernel: Kernel, engine: FakeEngine) -> None:
+    first, second = run(kernel), run(kernel)
+    real_poll = engine.poll
+
+    def poll_while_another_process_acts(handle: str, executor: Executor) -> Observation:
+        if handle == first.handle:
+            if kernel.store.get_task(first.id).status is S.RUNNING:
+                kernel.store.transition(first.id, S.RUNNING, S.EXITED)  # another writer, meanwhile
+            return Observation(state=Observed.GONE)
+        engine.containers[handle].state = Observed.EXITED
+        return real_poll(handle, executor)
+
+    engine.poll = poll_while_another_process_acts  # type: ignore[method-assign]
+    report = kernel.orchestrator.reconcile()
+    assert any("another writer" in e for e in report.errors)
+    assert kernel.store.get_task(first.id).status is S.EXITED
+    assert kernel.store.get_task(second.id).status is S.EXITED  # the pass went on
+
+
+def test_stop_requested_meanwhile_ends_stopped_not_failed(kernel: Kernel, engine: FakeEngine) -> None:
+    task = run(kernel)
+
+    def poll_after_a_stop_elsewhere(handle: str, executor: Executor) -> Observation:
+        kernel.store.update_task(task.id, stop_requested=True)  # a user's stop in another process
+        return Observation(state=Observed.GONE)
+
+    engine.poll = poll_after_a_stop_elsewhere  # type: ignore[method-assign]
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert got.status is S.STOPPED and got.error is None
+
+
+def test_start_within_its_lease_is_not_repeated(
+    rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
+) -> None:
+    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine)})  # default lease: 120 s
+    add_defaults(kernel)
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    kernel.store.transition(task.id, S.QUEUED, S.STARTING, handle=handle_for(task.id))  # another process
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.STARTING and engine.starts == 0
+
+
+def test_software_in_use_cannot_be_deleted(kernel: Kernel) -> None:
+    task = run(kernel)
+    with pytest.raises(ConflictError, match="used by 1 task"):
+        kernel.store.delete(Software, "web")
+    with pytest.raises(ConflictError):
+        kernel.store.delete(Computing, "box")
+    kernel.orchestrator.stop_task(task.id)
+    kernel.store.delete(Software, "web")
+
+
+def test_uninstalled_engine_makes_unknown(kernel: Kernel) -> None:
+    task = run(kernel)
+    kernel.engines._items.pop("fake")  # as if the plugin were disabled since
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.UNKNOWN

@@ -167,3 +167,38 @@ def test_instance_id_needs_migrations(tmp_path: Path) -> None:
     with pytest.raises(Exception):
         store.instance_id
     store.close()
+
+
+def test_processes_starting_together_on_a_new_store(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from rosetta_core.store import Store; "
+        "s = Store(sys.argv[1]); s.migrate(); print(s.instance_id); s.close()"
+    )
+    for attempt in range(5):
+        path = tmp_path / f"new{attempt}.sqlite"
+        procs = [
+            subprocess.Popen(
+                [sys.executable, "-c", code, str(path)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            for _ in range(4)
+        ]
+        outputs = [p.communicate(timeout=60) for p in procs]
+        assert all(p.returncode == 0 for p in procs), [err for _, err in outputs]
+        assert len({out.strip() for out, _ in outputs}) == 1  # one instance id, made once
+
+
+def test_exact_name_wins_and_ambiguity_is_refused(rosetta_store: Store) -> None:
+    other = make_task(owner="bob")
+    rosetta_store.create_task(other)
+    named = make_task(name=other.id[:6])  # a name that is also the prefix of another task's id
+    rosetta_store.create_task(named)
+    with pytest.raises(ConflictError, match="more than one"):
+        rosetta_store.find_task(other.id[:6])
+    assert rosetta_store.find_task(other.id[:8]) == other
+    assert rosetta_store.find_task(named.id) == named

@@ -7,6 +7,8 @@ again; other records go through the lenient converter, which ignores columns a n
 
 from __future__ import annotations
 
+import functools
+import gc
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -78,7 +80,9 @@ def from_row(cls: type[T], row: Mapping[str, Any]) -> T:
     return _LENIENT.structure({k: v for k, v in data.items() if k in known}, cls)
 
 
+@functools.lru_cache(maxsize=4096)
 def _options_from_json(text: str | None) -> TaskOptions:
+    # cached by text: rows repeat a handful of option sets, and TaskOptions is frozen
     if not text or text == "{}":
         return _DEFAULT_OPTIONS
     data = json.loads(text)
@@ -94,15 +98,61 @@ _fromiso = datetime.fromisoformat
 
 def task_from_tuple(values: Sequence[Any]) -> Task:
     """A task from a row tuple in :data:`TASK_COLUMNS` order, trusted: no validators run."""
-    fields = dict(zip(TASK_COLUMNS, values, strict=True))
-    fields["options"] = _options_from_json(fields["options"])
-    fields["status"] = _STATUS[fields["status"]]
-    fields["stop_requested"] = bool(fields["stop_requested"])
-    fields["created_at"] = _fromiso(fields["created_at"])
-    fields["updated_at"] = _fromiso(fields["updated_at"])
+    (
+        name,
+        owner,
+        software,
+        computing,
+        options,
+        status,
+        engine,
+        handle,
+        interface_host,
+        interface_port,
+        error,
+        exit_code,
+        stop_requested,
+        task_id,
+        created_at,
+        updated_at,
+    ) = values
     task = object.__new__(Task)
-    task.__dict__.update(fields)
+    # Task is frozen: set its whole __dict__ at once, as its own __init__ would have left it
+    object.__setattr__(
+        task,
+        "__dict__",
+        {
+            "name": name,
+            "owner": owner,
+            "software": software,
+            "computing": computing,
+            "options": _options_from_json(options),
+            "status": _STATUS[status],
+            "engine": engine,
+            "handle": handle,
+            "interface_host": interface_host,
+            "interface_port": interface_port,
+            "error": error,
+            "exit_code": exit_code,
+            "stop_requested": bool(stop_requested),
+            "id": task_id,
+            "created_at": _fromiso(created_at),
+            "updated_at": _fromiso(updated_at),
+        },
+    )
     return task
+
+
+def tasks_from_rows(rows: Sequence[Sequence[Any]]) -> list[Task]:
+    """Many tasks at once. The cyclic garbage collector is paused meanwhile: these objects hold no
+    cycles, and its passes over thousands of new objects cost a third of the time."""
+    paused = gc.isenabled()
+    gc.disable()
+    try:
+        return [task_from_tuple(row) for row in rows]
+    finally:
+        if paused:
+            gc.enable()
 
 
 def event_from_row(row: Mapping[str, Any]) -> TaskEvent:

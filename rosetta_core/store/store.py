@@ -19,13 +19,14 @@ import attrs
 from sqlite_utils import Database, Migrations
 
 from rosetta_core.errors import ConflictError, InvalidTransition, NotFoundError
-from rosetta_core.model import Task, TaskEvent, TaskStatus, utcnow
+from rosetta_core.model import Computing, Software, Task, TaskEvent, TaskStatus, utcnow
 from rosetta_core.store.rows import (
     TABLES,
     TASK_COLUMNS,
     event_from_row,
     from_row,
     task_from_tuple,
+    tasks_from_rows,
     to_row,
 )
 from rosetta_core.store.schema import core_migrations
@@ -66,17 +67,18 @@ class Store:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self.db
+                self._conn.execute("COMMIT")
             except BaseException:
+                # also after a failed COMMIT: never leave the connection inside a transaction
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 raise
-            else:
-                self._conn.execute("COMMIT")
 
     def migrate(self, sets: Iterable[Migrations] = ()) -> list[str]:
         """Apply the core migrations, then each set in order; return ``set:name`` of those applied."""
         applied: list[str] = []
-        with self._lock:
+        # one immediate transaction: processes starting together on a new store take turns
+        with self.write():
             for migrations in (core_migrations, *sets):
                 pending = [m.name for m in migrations.pending(self.db)]
                 migrations.apply(self.db)
@@ -111,18 +113,32 @@ class Store:
     def get(self, cls: type[T], name: str) -> T:
         """The record of ``cls`` called ``name``; raises :class:`NotFoundError`."""
         table = TABLES[cls]
-        rows = list(self.db.table(table).rows_where("name = ?", [name], limit=1))
+        with self._lock:
+            rows = list(self.db.table(table).rows_where("name = ?", [name], limit=1))
         if not rows:
             raise NotFoundError(f"no {table} named {name!r}")
         return from_row(cls, rows[0])
 
     def all(self, cls: type[T]) -> list[T]:
         """Every record of ``cls``, ordered by name."""
-        return [from_row(cls, row) for row in self.db.table(TABLES[cls]).rows_where(order_by="name")]
+        with self._lock:
+            rows = list(self.db.table(TABLES[cls]).rows_where(order_by="name"))
+        return [from_row(cls, row) for row in rows]
 
     def delete(self, cls: type[Any], name: str) -> None:
+        """Delete a record by name. A software or computing resource that a task not yet ended
+        uses is refused with :class:`ConflictError`: the task could no longer be followed."""
         table = TABLES[cls]
         with self.write() as db:
+            column = {Software: "software", Computing: "computing"}.get(cls)
+            if column is not None:
+                in_use = db.execute(
+                    f"SELECT COUNT(*) FROM tasks WHERE {column} = ? "  # noqa: S608 - fixed column names
+                    "AND status NOT IN ('exited', 'failed', 'stopped')",
+                    [name],
+                ).fetchone()[0]
+                if in_use:
+                    raise ConflictError(f"{table} {name!r} is used by {in_use} task(s) that have not ended")
             cursor = db.execute(f"DELETE FROM [{table}] WHERE name = ?", [name])  # noqa: S608 - fixed table names
             if cursor.rowcount == 0:
                 raise NotFoundError(f"no {table} named {name!r}")
@@ -165,7 +181,8 @@ class Store:
         """Move a task from ``expected`` to ``to``, applying ``changes``, and record the event.
 
         Compare-and-set: if another writer moved the task first, nothing is written and
-        :class:`InvalidTransition` is raised. The row and the event commit together.
+        :class:`InvalidTransition` is raised. The row and the event commit together. A task whose
+        stop was requested ends ``stopped`` even when asked to end ``exited`` or ``failed``.
         """
         with self.write() as db:
             task = self.get_task(task_id)
@@ -173,6 +190,10 @@ class Store:
                 raise InvalidTransition(
                     f"task {task_id} is {task.status.value}, not {expected.value}; cannot make it {to.value}"
                 )
+            if task.stop_requested and to in (TaskStatus.EXITED, TaskStatus.FAILED):
+                # decided on the row as it is now: the user's stop explains the end
+                to, detail = TaskStatus.STOPPED, "stopped on request"
+                changes.pop("error", None)
             now = utcnow()
             updated = attrs.evolve(task, status=to, updated_at=now, **changes)
             row = to_row(updated)
@@ -187,6 +208,16 @@ class Store:
             db.table("task_events").insert(_event_row(event))
         return updated, event
 
+    def claim_handle(self, task_id: str, handle: str) -> bool:
+        """Set the handle of an active task that has none; ``False`` if it has one (or ended)."""
+        with self.write() as db:
+            cursor = db.execute(
+                "UPDATE tasks SET handle = ?, updated_at = ? WHERE id = ? AND handle IS NULL "
+                "AND status NOT IN ('exited', 'failed', 'stopped')",
+                [handle, utcnow().isoformat(), task_id],
+            )
+            return bool(cursor.rowcount == 1)
+
     def update_task(self, task_id: str, **changes: Any) -> Task:
         """Change fields of a task without a status change (no event)."""
         if "status" in changes:
@@ -199,26 +230,33 @@ class Store:
         return task
 
     def get_task(self, task_id: str) -> Task:
-        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [task_id]).fetchone()
+        with self._lock:
+            row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [task_id]).fetchone()
         if row is None:
             raise NotFoundError(f"no task {task_id!r}")
         return task_from_tuple(row)
 
     def find_task(self, key: str) -> Task:
-        """A task by id, unique id prefix (at least 4 characters) or unique name."""
-        row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [key]).fetchone()
-        if row is not None:
-            return task_from_tuple(row)
-        rows: list[Any] = []
-        if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
-            rows = self._conn.execute(_TASK_SELECT + " WHERE id LIKE ? LIMIT 2", [key + "%"]).fetchall()
-        if not rows:
-            rows = self._conn.execute(_TASK_SELECT + " WHERE name = ? LIMIT 2", [key]).fetchall()
-        if len(rows) > 1:
-            raise ConflictError(f"{key!r} matches more than one task; give more of its id")
-        if not rows:
+        """A task by id, unique name, or unique id prefix (at least 4 characters), in that order.
+
+        A key that names one task and is the id prefix of another is refused as ambiguous, so a
+        short name never silently picks someone else's task.
+        """
+        with self._lock:
+            row = self._conn.execute(_TASK_SELECT + " WHERE id = ?", [key]).fetchone()
+            if row is not None:
+                return task_from_tuple(row)
+            by_name = self._conn.execute(_TASK_SELECT + " WHERE name = ? LIMIT 2", [key]).fetchall()
+            by_prefix: list[Any] = []
+            if len(key) >= 4 and all(c in "0123456789abcdef" for c in key):
+                by_prefix = self._conn.execute(
+                    _TASK_SELECT + " WHERE id LIKE ? LIMIT 2", [key + "%"]
+                ).fetchall()
+        if len(by_name) + len(by_prefix) > 1:
+            raise ConflictError(f"{key!r} matches more than one task; give its full id")
+        if not by_name and not by_prefix:
             raise NotFoundError(f"no task {key!r}")
-        return task_from_tuple(rows[0])
+        return task_from_tuple((by_name or by_prefix)[0])
 
     def list_tasks(
         self,
@@ -249,13 +287,14 @@ class Store:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(int(limit))
-        return [task_from_tuple(row) for row in self._conn.execute(sql, params)]
+        with self._lock:
+            rows = self._conn.execute(sql, params).fetchall()
+        return tasks_from_rows(rows)
 
     def task_events(self, task_id: str) -> list[TaskEvent]:
-        return [
-            event_from_row(row)
-            for row in self.db.table("task_events").rows_where("task_id = ?", [task_id], order_by="seq")
-        ]
+        with self._lock:
+            rows = list(self.db.table("task_events").rows_where("task_id = ?", [task_id], order_by="seq"))
+        return [event_from_row(row) for row in rows]
 
     def count_events(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM task_events").fetchone()[0])

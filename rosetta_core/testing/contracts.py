@@ -116,8 +116,9 @@ class EngineContract:
         first, second = engine.build_command(spec), engine.build_command(spec)
         assert first == second
         assert isinstance(first, list) and first and all(isinstance(a, str) for a in first)
-        # values travel as whole argv entries, never spliced into a shell string
-        assert any(HOSTILE in arg for arg in first) or not spec.env
+        # a value travels as one whole argv entry ("KEY=VALUE"), never spliced into a shell string
+        carrying = [arg for arg in first if HOSTILE in arg]
+        assert carrying == [f"ROSETTA_CONTRACT={HOSTILE}"], carrying
 
     def test_start_poll_list_stop(
         self,
@@ -129,6 +130,7 @@ class EngineContract:
         interface_port: int | None,
     ) -> None:
         spec = make_spec()
+        before = time.time()
         handle = engine.start(spec, executor)
         started.append(handle)
         assert isinstance(handle, str) and handle
@@ -139,6 +141,10 @@ class EngineContract:
         )
         assert obs.state is Observed.RUNNING, obs
         assert dict(obs.labels).items() >= dict(spec.labels).items(), "poll must report the spec's labels"
+        pwned = Path("/tmp/rosetta-pwned")  # noqa: S108 - what HOSTILE would create if a shell ran it
+        assert not (pwned.exists() and pwned.stat().st_mtime >= before), (
+            "an environment value reached a shell"
+        )
         if interface_port is not None:
             assert obs.port is not None and 0 < obs.port < 65536
         assert handle in engine.list_handles(executor)

@@ -3,7 +3,8 @@
 - ``rosetta_config``: a function ``(plugin_options=None, **core) -> SiteConfig`` whose store lives
   in the test's temporary folder.
 - ``rosetta_kernel_factory``: builds started kernels on that store from explicit plugins (entry
-  points are not loaded unless asked); every kernel it built is closed after the test.
+  points are not loaded unless asked), with ``plugin_options`` (``[plugin.*]`` sections) and
+  ``core_options`` (the ``[rosetta]`` section); every kernel it built is closed after the test.
 - ``rosetta_kernel``: a started kernel with the core plugin only.
 - ``rosetta_store``: a migrated store in the test's temporary folder.
 - ``scripted_executor``: a fresh :class:`~rosetta_core.testing.fakes.ScriptedExecutor`.
@@ -46,10 +47,11 @@ def rosetta_kernel_factory(rosetta_config: ConfigFactory) -> Iterator[KernelFact
         *,
         config: SiteConfig | None = None,
         plugin_options: Mapping[str, Mapping[str, Any]] | None = None,
+        core_options: Mapping[str, Any] | None = None,
         start: bool = True,
         entry_points: bool = False,
     ) -> Kernel:
-        site = config or rosetta_config(plugin_options)
+        site = config or rosetta_config(plugin_options, **(core_options or {}))
         kernel = create_kernel(site, plugins=plugins, entry_points=entry_points)
         built.append(kernel)
         if start:
