@@ -2,7 +2,8 @@
 # Set up everything and run the whole test suite: the testbed (Podman, Docker, Slurm + munge,
 # PBS-style commands, sshd on loopback; needs root), the virtualenv, then ruff, mypy and pytest.
 # Usage: sudo bash scripts/test.sh [pytest args...]
-#   ROSETTA_TESTBED=0  skip the testbed (tests that need a missing component skip themselves)
+#   ROSETTA_TESTBED=0       skip the testbed (tests that need a missing component skip themselves)
+#   ROSETTA_KEEP_TESTBED=1  leave the testbed's daemons running afterwards (default: stop them)
 set -Eeuo pipefail
 cd "$(dirname "$0")/.."
 t0=$(date +%s)
@@ -12,6 +13,9 @@ if [ "${ROSETTA_TESTBED:-1}" = 1 ]; then
     echo "test.sh: the testbed needs root (run with sudo, or ROSETTA_TESTBED=0)" >&2; exit 2
   fi
   bash testbed/setup.sh
+  if [ "${ROSETTA_KEEP_TESTBED:-0}" != 1 ]; then
+    trap 'bash testbed/teardown.sh >/dev/null 2>&1 || true' EXIT
+  fi
 fi
 bash scripts/setup-dev.sh
 PY=.venv/bin
