@@ -257,7 +257,16 @@ def cmd_task_logs(args: argparse.Namespace) -> int:
 def cmd_task_stop(args: argparse.Namespace) -> int:
     with _kernel(args) as kernel:
         task = kernel.orchestrator.stop_task(kernel.store.find_task(args.task).id)
-    _emit(args, unstructure(task), lambda: f"task {task.id[:12]} is {task.status.value}")
+
+    def text() -> str:
+        if task.status.is_terminal:
+            return f"task {task.id[:12]} is {task.status.value}"
+        return (
+            f"task {task.id[:12]}: stop requested; its submission is still under way, "
+            "a later reconcile pass ends it"
+        )
+
+    _emit(args, unstructure(task), text)
     return 0
 
 

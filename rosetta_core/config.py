@@ -5,7 +5,7 @@
     [rosetta]
     store = "rosetta.sqlite"      # relative paths are relative to this file's folder
     reconcile_interval = 15       # seconds between reconcile passes
-    action_lease = 120            # seconds before a start under way elsewhere counts as cut short
+    action_lease = 300            # seconds before a start under way elsewhere counts as cut short
 
     [plugins]
     disabled = ["docker"]         # entry-point names never loaded
@@ -56,7 +56,7 @@ class CoreSection:
     reconcile_interval: float = attrs.field(default=15.0)
     # how long a start or a submission under way elsewhere is left alone before a reconcile pass
     # takes it as cut short by a crash
-    action_lease: float = attrs.field(default=120.0)
+    action_lease: float = attrs.field(default=300.0)
 
     @reconcile_interval.validator
     def _check_interval(self, attribute: attrs.Attribute[float], value: float) -> None:

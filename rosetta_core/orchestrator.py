@@ -70,6 +70,7 @@ _STATUS_HOOKS = {
     S.STOPPED: "rosetta_task_stopped",
 }
 MAX_START_ATTEMPTS = 3
+_STARTING_DETAIL = "starting container"  # marks the events of starts the orchestrator made
 
 __all__ = ["ALLOWED", "MAX_START_ATTEMPTS", "Orchestrator", "ReconcileReport", "structure_task"]
 
@@ -190,7 +191,7 @@ class Orchestrator:
             return self.move(task, S.FAILED, str(exc), error=str(exc))
         spec = self.build_spec(task, sw, comp)
         if wm is None:
-            task = self.move(task, S.STARTING, "starting container", handle=spec.name)
+            task = self.move(task, S.STARTING, _STARTING_DETAIL, handle=spec.name)
             return self.start_container(task, spec, engine, executor)
         return self._submit(task, spec, engine, executor, wm)
 
@@ -223,7 +224,7 @@ class Orchestrator:
                 wm.cancel(job_id, executor)
             except BackendError as exc:
                 log.warning("cannot cancel job %s of stopped task %s: %s", job_id, task.id, exc)
-            return task if task.status.is_terminal else self.move(task, S.STOPPED, "stopped on request")
+            return task if task.status.is_terminal else self._settle_stop(task.id, "stopped on request")
         if task.status is S.UNKNOWN:
             return self.move(task, S.QUEUED, f"submitted as job {job_id}")
         return task
@@ -237,7 +238,15 @@ class Orchestrator:
             return self.move(task, S.UNKNOWN, f"cannot reach engine: {exc}")
         except BackendError as exc:
             return self.move(task, S.FAILED, f"start failed: {exc}", error=f"start failed: {exc}")
-        return self.observe_container(task, engine, executor)
+        fresh = self.kernel.store.get_task(task.id)
+        if fresh.status.is_terminal or fresh.stop_requested:
+            # a stop arrived while the engine was starting the container: it must not run on
+            try:
+                engine.stop(spec.name, executor)
+            except BackendError as exc:
+                log.warning("cannot stop container %s of stopped task %s: %s", spec.name, task.id, exc)
+            return fresh if fresh.status.is_terminal else self._settle_stop(task.id, "stopped on request")
+        return self.observe_container(fresh, engine, executor)
 
     # ---------------------------------------------------------------- stopping, logs
 
@@ -245,9 +254,10 @@ class Orchestrator:
         """Stop a task and record ``stopped``. A task already finished is returned unchanged.
 
         The request is stored before the backend is asked, so a stop cut short (a crash, an
-        unreachable backend) is finished by a later reconcile pass, and the task then ends
-        ``stopped`` whatever the container did meanwhile. Raises :class:`BackendUnavailable`,
-        status unchanged, when the backend cannot be asked now.
+        unreachable backend, a submission still under way elsewhere) is finished by a later
+        reconcile pass, and the task then ends ``stopped`` whatever the container did meanwhile;
+        until then the task is returned with ``stop_requested`` set and its status unchanged.
+        Raises :class:`BackendUnavailable`, status unchanged, when the backend cannot be asked now.
         """
         with self._lock:
             store = self.kernel.store
@@ -255,17 +265,28 @@ class Orchestrator:
             if task.status.is_terminal:
                 return task
             if task.status is S.CREATED:
-                return self.move(task, S.STOPPED, "stopped before it ran")
+                try:
+                    return self.move(task, S.STOPPED, "stopped before it ran")
+                except InvalidTransition:
+                    task = store.get_task(task_id)  # started meanwhile by another process
+                    if task.status.is_terminal:
+                        return task
             if not task.stop_requested:
                 task = store.update_task(task.id, stop_requested=True)
+            if task.handle is None:
+                # never started or submitted; a starter still busy elsewhere sees the request
+                return self._settle_stop(task_id, "stopped before it ran")
             _, engine, executor, wm = self.backend(task)
-            handle = task.handle
+            handle: str | None = task.handle
             if wm is not None and handle == handle_for(task.id):
                 # a claimed submission: the job may exist without its id recorded
                 handle = wm.find_jobs([handle], executor).get(handle)
-            if handle is None:
-                # never submitted or started; a submitter that is still busy cancels what it made
-                return self._settle_stop(task_id, "stopped before it ran")
+                if handle is None:
+                    if not self.lease_expired(task):
+                        return task  # sbatch may still be running elsewhere: a later pass finishes
+                    return self._settle_stop(task_id, "stopped; the interrupted submission left no job")
+                task = store.update_task(task.id, handle=handle)
+            assert handle is not None
             try:
                 if wm is None:
                     engine.stop(handle, executor)
@@ -278,13 +299,16 @@ class Orchestrator:
             return self._settle_stop(task_id, "stopped on request")
 
     def _settle_stop(self, task_id: str, detail: str) -> Task:
-        task = self.kernel.store.get_task(task_id)
-        if task.status.is_terminal:
-            return task
-        try:
-            return self.move(task, S.STOPPED, detail)
-        except InvalidTransition:
-            return self.kernel.store.get_task(task_id)  # someone else recorded the end first
+        """Record ``stopped`` on the row as it is now (a few tries if other writers touch it)."""
+        for _ in range(5):
+            task = self.kernel.store.get_task(task_id)
+            if task.status.is_terminal:
+                return task
+            try:
+                return self.move(task, S.STOPPED, detail)
+            except InvalidTransition:
+                continue
+        return self.kernel.store.get_task(task_id)
 
     def logs(self, task_id: str, *, tail: int = 1000) -> str:
         """The task's output as the engine or scheduler keeps it (at most ``tail`` lines)."""
@@ -349,14 +373,14 @@ class Orchestrator:
         """Start again a container whose start was cut short (a crash, an unreachable engine)."""
         if not self.lease_expired(task):
             return task  # a start may still be under way elsewhere
-        if sum(1 for e in events if e.to_status is S.STARTING) >= MAX_START_ATTEMPTS:
+        if sum(1 for e in events if e.detail.startswith(_STARTING_DETAIL)) >= MAX_START_ATTEMPTS:
             return self.move(task, S.FAILED, "container never appeared", error="the container never started")
         sw = self.kernel.store.get(Software, task.software)
         comp = self.kernel.store.get(Computing, task.computing)
         log.info("task %s: container %s missing while starting; starting it again", task.id, task.handle)
         if task.status is S.STARTING:
             task = self.move(task, S.UNKNOWN, "container missing while starting")
-        task = self.move(task, S.STARTING, "starting container again")
+        task = self.move(task, S.STARTING, f"{_STARTING_DETAIL} again")
         return self.start_container(task, self.build_spec(task, sw, comp), engine, executor)
 
     def apply(self, task: Task, obs: Observation, *, batch: bool) -> Task:
@@ -420,12 +444,13 @@ class Orchestrator:
         """Persist one transition (with its event), then call the hooks.
 
         Raises :class:`InvalidTransition`, writing nothing, when the transition is not allowed
-        from the task's status or when another writer moved the task first.
+        from the task's status or when another writer changed the row since ``task`` was read.
         """
         if to not in ALLOWED[task.status]:
             raise InvalidTransition(f"task {task.id} cannot go from {task.status.value} to {to.value}")
+        # the decision was made on ``task`` as read: if the row changed since, it no longer holds
         updated, event = self.kernel.store.transition(
-            task.id, task.status, to, detail=detail[:2000], **changes
+            task.id, task.status, to, detail=detail[:2000], unchanged_since=task.updated_at, **changes
         )
         self._emit(updated, event)
         return updated

@@ -58,9 +58,11 @@ class Reconciler:
 
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
+        self._unreachable: set[tuple[str, str]] = set()
 
     def run_pass(self) -> ReconcileReport:
         report = ReconcileReport()
+        self._unreachable = set()
         store = self.orchestrator.kernel.store
         by_computing: dict[str, list[Task]] = defaultdict(list)
         for task in store.list_tasks(statuses=ACTIVE_STATUSES):
@@ -92,11 +94,16 @@ class Reconciler:
         """Run one task's step; record, never raise, what goes wrong."""
         try:
             after = action()
-        except ConflictError:
-            report.errors.append(f"task {task.id}: changed by another writer during the pass")
+        except ConflictError as exc:
+            report.errors.append(f"task {task.id}: changed by another writer during the pass ({exc})")
             return None
         except (NotFoundError, PluginError, BackendError) as exc:
             report.errors.append(f"task {task.id}: {exc}")
+            return None
+        except Exception as exc:
+            # a plugin's bug (or bad data from it) must cost one task its turn, not the whole pass
+            log.exception("reconciling task %s failed", task.id)
+            report.errors.append(f"task {task.id}: {type(exc).__name__}: {exc}")
             return None
         report.changed += after.status is not task.status
         report.unknown += after.status is S.UNKNOWN
@@ -124,8 +131,20 @@ class Reconciler:
         except (PluginError, NotFoundError) as exc:
             return self._unknown(task, str(exc))  # an uninstalled engine says nothing about the container
         if task.handle is None:
-            return orchestrator.advance(task) if task.status is S.QUEUED else task
-        return orchestrator.observe_container(task, engine, executor)
+            # never started: start it now (after an outage that left it unknown too)
+            if task.status is S.UNKNOWN:
+                task = orchestrator.move(task, S.QUEUED, "starting after an outage")
+            return orchestrator.advance(task)
+        key = (task.computing, engine.name)
+        if key in self._unreachable:
+            # one timeout per engine per pass, not one per task
+            return self._unknown(
+                task, f"engine {engine.name!r} on {task.computing!r} did not answer in this pass"
+            )
+        after = orchestrator.observe_container(task, engine, executor)
+        if after.status is S.UNKNOWN:
+            self._unreachable.add(key)
+        return after
 
     # ---------------------------------------------------------------- batch
 
@@ -138,11 +157,11 @@ class Reconciler:
             for task in tasks:
                 self._guard(report, task, partial(self._unknown, task, str(exc)))
             return
-        unsubmitted = [t for t in tasks if t.handle is None and t.status is S.QUEUED]
+        unsubmitted = [t for t in tasks if t.handle is None]
         claimed = {handle_for(t.id): t for t in tasks if t.handle == handle_for(t.id)}
         submitted = [t for t in tasks if t.handle is not None and t.handle != handle_for(t.id)]
         for task in unsubmitted:
-            self._guard(report, task, partial(orchestrator.advance, task))
+            self._guard(report, task, partial(self._submit_unsubmitted, task))
         if claimed:
             # only after a crash or an unreachable scheduler: look the jobs up by name
             try:
@@ -162,7 +181,7 @@ class Reconciler:
                     elif orchestrator.lease_expired(task):
                         # never submit twice: a job that finished and left the queue would run again
                         reason = (
-                            "the submission was interrupted and no job can be found; start the task again"
+                            "the submission was interrupted and no job can be found; run the software again"
                         )
                         self._guard(
                             report, task, partial(orchestrator.move, task, S.FAILED, reason, error=reason)
@@ -181,6 +200,11 @@ class Reconciler:
                 task.handle, Observation(state=Observed.UNKNOWN, detail="no answer for this job")
             )
             self._guard(report, task, partial(orchestrator.apply, task, obs, batch=True))
+
+    def _submit_unsubmitted(self, task: Task) -> Task:
+        if task.status is S.UNKNOWN:
+            task = self.orchestrator.move(task, S.QUEUED, "submitting after an outage")
+        return self.orchestrator.advance(task)
 
     # ---------------------------------------------------------------- orphans
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+import attrs
 import pytest
 from conftest import add_defaults
 
@@ -537,6 +538,9 @@ def test_stop_requested_meanwhile_ends_stopped_not_failed(kernel: Kernel, engine
 
     engine.poll = poll_after_a_stop_elsewhere  # type: ignore[method-assign]
     kernel.orchestrator.reconcile()
+    # the decision made on the old row does not win: the task is not failed
+    assert kernel.store.get_task(task.id).status is S.RUNNING
+    kernel.orchestrator.reconcile()  # the next pass finishes the stop
     got = kernel.store.get_task(task.id)
     assert got.status is S.STOPPED and got.error is None
 
@@ -544,7 +548,7 @@ def test_stop_requested_meanwhile_ends_stopped_not_failed(kernel: Kernel, engine
 def test_start_within_its_lease_is_not_repeated(
     rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
 ) -> None:
-    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine)})  # default lease: 120 s
+    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine)})  # default lease: 300 s
     add_defaults(kernel)
     task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
     kernel.store.transition(task.id, S.CREATED, S.QUEUED)
@@ -568,3 +572,133 @@ def test_uninstalled_engine_makes_unknown(kernel: Kernel) -> None:
     kernel.engines._items.pop("fake")  # as if the plugin were disabled since
     kernel.orchestrator.reconcile()
     assert kernel.store.get_task(task.id).status is S.UNKNOWN
+
+
+# ---------------------------------------------------------------- races and outages
+
+
+def test_queued_task_left_unknown_by_an_outage_is_started_later(kernel: Kernel, engine: FakeEngine) -> None:
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)  # died before starting it
+    engine_plugin = kernel.engines._items.pop("fake")  # the engine is missing for one pass
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.UNKNOWN
+    kernel.engines._items["fake"] = engine_plugin
+    kernel.orchestrator.reconcile()
+    assert kernel.store.get_task(task.id).status is S.RUNNING
+
+
+def test_plugin_bugs_cost_one_task_not_the_pass(kernel: Kernel, engine: FakeEngine) -> None:
+    broken, bad_port, fine = run(kernel), run(kernel), run(kernel)
+    real_poll = engine.poll
+
+    def buggy_poll(handle: str, executor: Executor) -> Observation:
+        if handle == broken.handle:
+            raise KeyError("oops")
+        if handle == bad_port.handle:
+            return Observation(state=Observed.RUNNING, host="127.0.0.1", port=0)
+        engine.containers[handle].state = Observed.EXITED
+        return real_poll(handle, executor)
+
+    engine.poll = buggy_poll  # type: ignore[method-assign]
+    report = kernel.orchestrator.reconcile()
+    assert any("KeyError" in e for e in report.errors)
+    assert any("must be between 1 and 65535, got 0" in e for e in report.errors)
+    assert kernel.store.get_task(fine.id).status is S.EXITED
+
+
+def test_one_timeout_per_engine_per_pass(kernel: Kernel, engine: FakeEngine) -> None:
+    for _ in range(3):
+        run(kernel)
+    calls = 0
+    real_check = engine._check
+
+    def counting_check() -> None:
+        nonlocal calls
+        calls += 1
+        real_check()
+
+    engine._check = counting_check  # type: ignore[method-assign]
+    engine.unavailable = True
+    report = kernel.orchestrator.reconcile()
+    assert report.unknown == 3
+    assert calls == 2  # one poll, then the orphan sweep's listing; not one poll per task
+
+
+def test_stop_of_a_claim_still_within_its_lease_waits(
+    leased_batch: tuple[Kernel, FakeWorkloadManager],
+) -> None:
+    kernel, wm = leased_batch
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    assert kernel.store.claim_handle(task.id, handle_for(task.id))  # another process is in sbatch
+    pending = kernel.orchestrator.stop_task(task.id)
+    assert pending.status is S.QUEUED and pending.stop_requested
+    # the submitter returns from sbatch, records the job, sees the request and cancels
+    spec = kernel.orchestrator.build_spec(
+        task, kernel.store.get(Software, "web"), kernel.store.get(Computing, "box")
+    )
+    job = wm.submit("", spec, None)  # type: ignore[arg-type]
+    done = kernel.orchestrator.record_job(kernel.store.get_task(task.id), job, wm, None)  # type: ignore[arg-type]
+    assert done.status is S.STOPPED and wm.jobs[job].detail == "cancelled"
+
+
+def test_a_decision_on_an_old_row_does_not_win(batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, wm = batch
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    assert kernel.store.claim_handle(task.id, handle_for(task.id))
+
+    def not_yet(names: Sequence[str], executor: Executor) -> Mapping[str, str]:
+        kernel.store.update_task(task.id, handle="4242")  # the submitter records its job meanwhile
+        return {}
+
+    wm.find_jobs = not_yet  # type: ignore[method-assign]
+    kernel.orchestrator.reconcile()
+    got = kernel.store.get_task(task.id)
+    assert got.status is S.QUEUED and got.handle == "4242"  # not failed with a live job
+
+
+def test_stop_while_the_engine_is_starting_the_container(kernel: Kernel, engine: FakeEngine) -> None:
+    real_start = engine.start
+
+    def start_while_user_stops(spec: TaskSpec, executor: Executor) -> str:
+        handle = real_start(spec, executor)
+        kernel.orchestrator.stop_task(spec.task_id)  # another process, meanwhile
+        return handle
+
+    engine.start = start_while_user_stops  # type: ignore[method-assign]
+    task = run(kernel)
+    assert task.status is S.STOPPED and engine.containers == {}
+
+
+def test_stop_of_a_created_task_that_another_process_starts(kernel: Kernel) -> None:
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)  # another process queued it meanwhile
+    stale_read = kernel.store.get_task
+
+    def stale_get(task_id: str) -> Task:
+        got = stale_read(task_id)
+        return (
+            attrs.evolve(got, status=S.CREATED) if got.status is S.QUEUED and not got.stop_requested else got
+        )
+
+    kernel.store.get_task = stale_get  # type: ignore[method-assign]
+    assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED
+
+
+def test_stop_records_the_job_it_finds_by_name(leased_batch: tuple[Kernel, FakeWorkloadManager]) -> None:
+    kernel, _ = leased_batch
+    task = run(kernel)
+    job = task.handle or ""
+    kernel.store.update_task(task.id, handle=handle_for(task.id))
+    stopped = kernel.orchestrator.stop_task(task.id)
+    assert stopped.status is S.STOPPED and stopped.handle == job
+    assert kernel.orchestrator.logs(task.id) == f"log of {job}"
+
+
+def test_a_never_started_task_stops_without_its_plugin(kernel: Kernel) -> None:
+    task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
+    kernel.store.transition(task.id, S.CREATED, S.QUEUED)
+    kernel.engines._items.pop("fake")
+    assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -176,11 +177,13 @@ class Store:
         to: TaskStatus,
         *,
         detail: str = "",
+        unchanged_since: datetime | None = None,
         **changes: Any,
     ) -> tuple[Task, TaskEvent]:
         """Move a task from ``expected`` to ``to``, applying ``changes``, and record the event.
 
-        Compare-and-set: if another writer moved the task first, nothing is written and
+        Compare-and-set: if another writer moved the task first (or, with ``unchanged_since``,
+        changed the row at all since the caller read it), nothing is written and
         :class:`InvalidTransition` is raised. The row and the event commit together. A task whose
         stop was requested ends ``stopped`` even when asked to end ``exited`` or ``failed``.
         """
@@ -190,6 +193,8 @@ class Store:
                 raise InvalidTransition(
                     f"task {task_id} is {task.status.value}, not {expected.value}; cannot make it {to.value}"
                 )
+            if unchanged_since is not None and task.updated_at != unchanged_since:
+                raise InvalidTransition(f"task {task_id} changed since it was read; not making it {to.value}")
             if task.stop_requested and to in (TaskStatus.EXITED, TaskStatus.FAILED):
                 # decided on the row as it is now: the user's stop explains the end
                 to, detail = TaskStatus.STOPPED, "stopped on request"
