@@ -22,10 +22,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     fi
   fi
 fi
-"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null
+"$VENV/bin/python" -m pip install -q --upgrade pip >/dev/null 2>&1 || true
 args=(-e ".[dev]")
 for plugin in plugins/*/; do
   [ -f "$plugin/pyproject.toml" ] && args+=(-e "$plugin")
 done
-"$VENV/bin/python" -m pip install -q "${args[@]}"
+# the build backend is chatty on stderr; keep its words in a log, show them when it fails
+if ! "$VENV/bin/python" -m pip install -q "${args[@]}" >"$VENV/pip.log" 2>&1; then
+  tail -40 "$VENV/pip.log" >&2
+  echo "setup-dev: pip install failed (full log: $VENV/pip.log)" >&2
+  exit 1
+fi
 echo "setup-dev: $VENV ready ($("$VENV/bin/python" --version); $(( ${#args[@]} / 2 )) distributions)" >&2
