@@ -24,7 +24,6 @@ from rosetta_core.engines import (
     INSTANCE_LABEL,
     ContainerEngine,
     Observation,
-    Observed,
     Resources,
     TaskSpec,
     handle_for,
@@ -40,6 +39,7 @@ from rosetta_core.errors import (
 )
 from rosetta_core.executors import Executor
 from rosetta_core.model import Computing, Software, Task, TaskEvent, TaskOptions, TaskStatus, new_id, utcnow
+from rosetta_core.observations import MAX_START_ATTEMPTS, STARTING_DETAIL, Observer
 from rosetta_core.reconcile import Reconciler, ReconcileReport
 from rosetta_core.serde import structure
 from rosetta_core.workload import NO_WORKLOAD_MANAGER, WorkloadManager
@@ -69,8 +69,6 @@ _STATUS_HOOKS = {
     S.FAILED: "rosetta_task_failed",
     S.STOPPED: "rosetta_task_stopped",
 }
-MAX_START_ATTEMPTS = 3
-_STARTING_DETAIL = "starting container"  # marks the events of starts the orchestrator made
 
 __all__ = ["ALLOWED", "MAX_START_ATTEMPTS", "Orchestrator", "ReconcileReport", "structure_task"]
 
@@ -84,6 +82,7 @@ class Orchestrator:
         self._lock = threading.RLock()
         self._instance_id: str | None = None
         self._reconciler = Reconciler(self)
+        self._observer = Observer(self)
 
     @property
     def instance_id(self) -> str:
@@ -191,7 +190,7 @@ class Orchestrator:
             return self.move(task, S.FAILED, str(exc), error=str(exc))
         spec = self.build_spec(task, sw, comp)
         if wm is None:
-            task = self.move(task, S.STARTING, _STARTING_DETAIL, handle=spec.name)
+            task = self.move(task, S.STARTING, STARTING_DETAIL, handle=spec.name)
             return self.start_container(task, spec, engine, executor)
         return self._submit(task, spec, engine, executor, wm)
 
@@ -355,78 +354,12 @@ class Orchestrator:
         return age >= self.kernel.config.rosetta.action_lease
 
     def observe_container(self, task: Task, engine: ContainerEngine, executor: Executor) -> Task:
-        """Poll a directly run task's container and apply the answer."""
-        assert task.handle is not None
-        try:
-            obs = engine.poll(task.handle, executor)
-        except BackendError as exc:
-            obs = Observation(state=Observed.UNKNOWN, detail=str(exc))
-        if obs.state is Observed.GONE and task.status in (S.STARTING, S.UNKNOWN) and not task.stop_requested:
-            events = self.kernel.store.task_events(task.id)
-            if not any(e.to_status is S.RUNNING for e in events):
-                return self._restart(task, events, engine, executor)
-        return self.apply(task, obs, batch=False)
-
-    def _restart(
-        self, task: Task, events: list[TaskEvent], engine: ContainerEngine, executor: Executor
-    ) -> Task:
-        """Start again a container whose start was cut short (a crash, an unreachable engine)."""
-        if not self.lease_expired(task):
-            return task  # a start may still be under way elsewhere
-        if sum(1 for e in events if e.detail.startswith(_STARTING_DETAIL)) >= MAX_START_ATTEMPTS:
-            return self.move(task, S.FAILED, "container never appeared", error="the container never started")
-        sw = self.kernel.store.get(Software, task.software)
-        comp = self.kernel.store.get(Computing, task.computing)
-        log.info("task %s: container %s missing while starting; starting it again", task.id, task.handle)
-        if task.status is S.STARTING:
-            task = self.move(task, S.UNKNOWN, "container missing while starting")
-        task = self.move(task, S.STARTING, f"{_STARTING_DETAIL} again")
-        return self.start_container(task, self.build_spec(task, sw, comp), engine, executor)
+        """Poll a directly run task's container and apply the answer (see :mod:`observations`)."""
+        return self._observer.observe_container(task, engine, executor)
 
     def apply(self, task: Task, obs: Observation, *, batch: bool) -> Task:
         """Turn one backend observation into at most one transition."""
-        status = task.status
-        if obs.state is Observed.UNKNOWN:
-            return (
-                task
-                if status is S.UNKNOWN
-                else self.move(task, S.UNKNOWN, obs.detail or "backend unavailable")
-            )
-        if obs.state is Observed.PENDING:
-            if status is S.UNKNOWN or (batch and status in (S.STARTING, S.RUNNING)):
-                target = S.QUEUED if batch else S.STARTING
-                return self.move(
-                    task, target, obs.detail or "pending", interface_host=None, interface_port=None
-                )
-            return task
-        if obs.state is Observed.RUNNING:
-            return self._apply_running(task, obs)
-        if obs.state is Observed.EXITED:
-            if obs.exit_code in (0, None):
-                return self.move(task, S.EXITED, obs.detail or "exited", exit_code=obs.exit_code)
-            reason = f"exited with code {obs.exit_code}"
-            return self.move(task, S.FAILED, obs.detail or reason, exit_code=obs.exit_code, error=reason)
-        if obs.state is Observed.FAILED:
-            reason = obs.detail or "failed"
-            return self.move(task, S.FAILED, reason, exit_code=obs.exit_code, error=reason)
-        # GONE: the backend positively says it has no such container or job
-        reason = "the job is no longer known to the scheduler" if batch else "the container disappeared"
-        return self.move(task, S.FAILED, reason, error=reason)
-
-    def _apply_running(self, task: Task, obs: Observation) -> Task:
-        sw = self.kernel.store.get(Software, task.software)
-        if obs.port is None and sw.interface_port is not None:
-            # the job or container runs, but where its interface listens is not known (yet)
-            if task.status in (S.STARTING, S.RUNNING):
-                return task
-            return self.move(task, S.STARTING, "running, interface not known yet")
-        if task.status is S.RUNNING:
-            if (obs.host, obs.port) == (task.interface_host, task.interface_port):
-                return task
-            return self.kernel.store.update_task(task.id, interface_host=obs.host, interface_port=obs.port)
-        return self.move(
-            task, S.RUNNING, obs.detail or "running", interface_host=obs.host, interface_port=obs.port
-        )
+        return self._observer.apply(task, obs, batch=batch)
 
     # ---------------------------------------------------------------- helpers
 

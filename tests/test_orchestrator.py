@@ -23,7 +23,7 @@ from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, ComputingKind, Software, Task, TaskStatus
 from rosetta_core.orchestrator import ALLOWED
-from rosetta_core.testing import FakeEngine
+from rosetta_core.testing import FakeEngine, FakeWorkloadManager
 
 S = TaskStatus
 
@@ -284,44 +284,6 @@ def test_a_failing_hook_does_not_undo_the_transition(
 
 
 # ---------------------------------------------------------------- batch path
-
-
-class FakeWorkloadManager:
-    """A fake scheduler: jobs in a dictionary; counts how often it is asked."""
-
-    name = "fakebatch"
-
-    def __init__(self) -> None:
-        self.jobs: dict[str, Observation] = {}
-        self.names: dict[str, str] = {}
-        self.queries = 0
-        self.unavailable = False
-        self.scripts: list[str] = []
-
-    def render_script(self, spec: TaskSpec, engine_argv: Sequence[str]) -> str:
-        return f"#!/bin/sh\n# job {spec.name}\n{' '.join(engine_argv)}\n"
-
-    def submit(self, script: str, spec: TaskSpec, executor: Executor) -> str:
-        job = str(1000 + len(self.jobs))
-        self.jobs[job] = Observation(state=Observed.PENDING)
-        self.names[spec.name] = job
-        self.scripts.append(script)
-        return job
-
-    def query_many(self, job_ids: Sequence[str], executor: Executor) -> Mapping[str, Observation]:
-        self.queries += 1
-        if self.unavailable:
-            raise BackendUnavailable("scheduler down")
-        return {j: self.jobs.get(j, Observation(state=Observed.GONE)) for j in job_ids}
-
-    def find_jobs(self, names: Sequence[str], executor: Executor) -> Mapping[str, str]:
-        return {n: self.names[n] for n in names if n in self.names}
-
-    def cancel(self, job_id: str, executor: Executor) -> None:
-        self.jobs[job_id] = Observation(state=Observed.FAILED, detail="cancelled")
-
-    def logs(self, job_id: str, executor: Executor, *, tail: int = 1000) -> str:
-        return f"log of {job_id}"
 
 
 def make_batch(

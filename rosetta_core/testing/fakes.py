@@ -2,6 +2,7 @@
 
 - :class:`ScriptedExecutor` answers commands from a script of expected argv prefixes.
 - :class:`FakeEngine` keeps containers in a dictionary and can be told to be unreachable.
+- :class:`FakeWorkloadManager` keeps jobs in a dictionary and counts the scheduler queries.
 """
 
 from __future__ import annotations
@@ -156,3 +157,43 @@ class FakeEngine:
     def list_handles(self, executor: Executor) -> list[str]:
         self._check()
         return [h for h in self.containers if h.startswith(HANDLE_PREFIX)]
+
+
+class FakeWorkloadManager:
+    """An in-memory scheduler for orchestrator tests: jobs in ``jobs`` (set their observations to
+    simulate the scheduler), ``queries`` counts ``query_many`` calls, ``unavailable`` makes the
+    queries raise :class:`BackendUnavailable`."""
+
+    name = "fakebatch"
+
+    def __init__(self) -> None:
+        self.jobs: dict[str, Observation] = {}
+        self.names: dict[str, str] = {}
+        self.queries = 0
+        self.unavailable = False
+        self.scripts: list[str] = []
+
+    def render_script(self, spec: TaskSpec, engine_argv: Sequence[str]) -> str:
+        return f"#!/bin/sh\n# job {spec.name}\n{' '.join(engine_argv)}\n"
+
+    def submit(self, script: str, spec: TaskSpec, executor: Executor) -> str:
+        job = str(1000 + len(self.jobs))
+        self.jobs[job] = Observation(state=Observed.PENDING)
+        self.names[spec.name] = job
+        self.scripts.append(script)
+        return job
+
+    def query_many(self, job_ids: Sequence[str], executor: Executor) -> Mapping[str, Observation]:
+        self.queries += 1
+        if self.unavailable:
+            raise BackendUnavailable("scheduler down")
+        return {j: self.jobs.get(j, Observation(state=Observed.GONE)) for j in job_ids}
+
+    def find_jobs(self, names: Sequence[str], executor: Executor) -> Mapping[str, str]:
+        return {n: self.names[n] for n in names if n in self.names}
+
+    def cancel(self, job_id: str, executor: Executor) -> None:
+        self.jobs[job_id] = Observation(state=Observed.FAILED, detail="cancelled")
+
+    def logs(self, job_id: str, executor: Executor, *, tail: int = 1000) -> str:
+        return f"log of {job_id}"
