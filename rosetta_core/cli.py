@@ -183,6 +183,13 @@ def cmd_computing_list(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- tasks
 
 
+def _public(task: Task) -> dict[str, Any]:
+    """A task as listings show it: without its secret token (``task show`` has it)."""
+    data: dict[str, Any] = unstructure(task)
+    data.pop("auth_token", None)
+    return data
+
+
 def _task_row(t: Task) -> tuple[Any, ...]:
     where = f"{t.interface_host}:{t.interface_port}" if t.interface_port else ""
     return (t.id[:12], t.name, t.owner, t.software, t.computing, t.status.value, where)
@@ -209,7 +216,7 @@ def cmd_task_run(args: argparse.Namespace) -> int:
         )
     _emit(
         args,
-        unstructure(task),
+        _public(task),
         lambda: _table([_task_row(task)], _TASK_HEADERS) + (f"\nerror: {task.error}" if task.error else ""),
     )
     return 1 if task.status is TaskStatus.FAILED else 0
@@ -219,7 +226,7 @@ def cmd_task_list(args: argparse.Namespace) -> int:
     statuses = [TaskStatus(s) for s in args.status] if args.status else None
     with _kernel(args) as kernel:
         tasks = kernel.store.list_tasks(owner=args.owner, statuses=statuses, limit=args.limit)
-    _emit(args, [unstructure(t) for t in tasks], lambda: _table([_task_row(t) for t in tasks], _TASK_HEADERS))
+    _emit(args, [_public(t) for t in tasks], lambda: _table([_task_row(t) for t in tasks], _TASK_HEADERS))
     return 0
 
 
@@ -266,7 +273,7 @@ def cmd_task_stop(args: argparse.Namespace) -> int:
             "a later reconcile pass ends it"
         )
 
-    _emit(args, unstructure(task), text)
+    _emit(args, _public(task), text)
     return 0
 
 

@@ -172,8 +172,9 @@ class Storage:
 
     name: str = attrs.field(validator=v.name)
     kind: str = attrs.field(default="posix", validator=v.name)
-    base_path: str = attrs.field(validator=v.matches(v.PATH_RE, "an absolute path"))
-    bind_path: str = attrs.field(validator=v.matches(v.PATH_RE, "an absolute path"))
+    # may hold $USER (the task's owner) and $SSH_USER (the computing resource's user)
+    base_path: str = attrs.field(validator=v.matches(v.PATH_TEMPLATE_RE, "an absolute path"))
+    bind_path: str = attrs.field(validator=v.matches(v.PATH_TEMPLATE_RE, "an absolute path"))
     read_only: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     browsable: bool = attrs.field(default=True, validator=attrs.validators.instance_of(bool))
     computing: str | None = attrs.field(default=None, validator=v.optional_name)
@@ -218,6 +219,9 @@ class Task:
     error: str | None = attrs.field(default=None)
     exit_code: int | None = attrs.field(default=None)
     stop_requested: bool = attrs.field(default=False)
+    # the secret a container protected by an auth convention is started with; kept (not hashed)
+    # because the container needs it at every start and the proxy injects it on the user's behalf
+    auth_token: str | None = attrs.field(default=None, repr=False)
     id: str = attrs.field(factory=new_id, validator=v.matches(v.NAME_RE, "an id"))
     created_at: datetime = attrs.field(factory=utcnow)
     updated_at: datetime = attrs.field(factory=utcnow)

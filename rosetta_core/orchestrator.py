@@ -21,10 +21,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rosetta_core.engines import (
-    INSTANCE_LABEL,
     ContainerEngine,
     Observation,
-    Resources,
     TaskSpec,
     handle_for,
 )
@@ -38,10 +36,22 @@ from rosetta_core.errors import (
     ValidationError,
 )
 from rosetta_core.executors import Executor
-from rosetta_core.model import Computing, Software, Task, TaskEvent, TaskOptions, TaskStatus, new_id, utcnow
+from rosetta_core.model import (
+    AuthConvention,
+    Computing,
+    Software,
+    Storage,
+    Task,
+    TaskEvent,
+    TaskOptions,
+    TaskStatus,
+    new_id,
+    utcnow,
+)
 from rosetta_core.observations import MAX_START_ATTEMPTS, STARTING_DETAIL, Observer
 from rosetta_core.reconcile import Reconciler, ReconcileReport
 from rosetta_core.serde import structure
+from rosetta_core.specs import build_spec, new_token
 from rosetta_core.workload import NO_WORKLOAD_MANAGER, WorkloadManager
 
 if TYPE_CHECKING:
@@ -130,6 +140,7 @@ class Orchestrator:
             "computing": comp.name,
             "options": opts,
             "engine": engine,
+            "auth_token": new_token() if sw.auth is not AuthConvention.NONE else None,
         }
         task = structure_task(fields)
         event = store.create_task(task, detail="created")
@@ -161,25 +172,8 @@ class Orchestrator:
         return self.start_task(self.create_task(**create_args).id)
 
     def build_spec(self, task: Task, software: Software, computing: Computing) -> TaskSpec:
-        """The engine-neutral description of ``task``."""
-        opts = task.options
-        return TaskSpec(
-            task_id=task.id,
-            name=handle_for(task.id),
-            image=software.image_ref,
-            interface_port=software.interface_port,
-            protocol=software.protocol,
-            auth=software.auth,
-            env=dict(software.env),
-            resources=Resources(
-                cpus=opts.cpus,
-                memory_mb=opts.memory_mb,
-                partition=opts.partition,
-                walltime_minutes=opts.walltime_minutes,
-            ),
-            arch=software.arch,
-            labels={"rosetta.task": task.id, "rosetta.owner": task.owner, INSTANCE_LABEL: self.instance_id},
-        )
+        """The engine-neutral description of ``task`` (see :mod:`rosetta_core.specs`)."""
+        return build_spec(task, software, computing, self.kernel.store.all(Storage), self.instance_id)
 
     def advance(self, task: Task) -> Task:
         """Act on a queued task that the backend has not been asked about yet."""

@@ -28,6 +28,8 @@ DIGEST_RE = re.compile(r"^sha256:[a-f0-9]{64}$")
 ARCH_RE = re.compile(r"^[a-z0-9_]{1,16}(/[a-z0-9]{1,8})?$")
 # absolute POSIX paths of printable characters, no shell-special characters, no ".." component
 PATH_RE = re.compile(r"^(?!.*(^|/)\.\.(/|$))/[A-Za-z0-9._/@+=,-]{0,1023}$")
+# the same, where the variables $USER and $SSH_USER may stand for a name (expanded per task)
+PATH_TEMPLATE_RE = re.compile(r"^(?!.*(^|/)\.\.(/|$))/(?:[A-Za-z0-9._/@+=,-]|\$USER\b|\$SSH_USER\b){0,1023}$")
 MAX_TEXT = 4096
 
 

@@ -91,7 +91,8 @@ def test_task_lifecycle_from_the_command_line(rosetta: Rosetta) -> None:
     assert as_json(rosetta("computing", "list", "--json"))[0]["engines"] == ["sleep"]
     task = as_json(rosetta("task", "run", "sleeper", "--on", "here", "--name", "nap", "--json"))
     assert task["status"] == "running"
-    assert [t["name"] for t in as_json(rosetta("task", "list", "--json"))] == ["nap"]
+    listed = as_json(rosetta("task", "list", "--json"))
+    assert [t["name"] for t in listed] == ["nap"] and "auth_token" not in listed[0]
     shown = as_json(rosetta("task", "show", "nap", "--json"))
     assert [e["to_status"] for e in shown["events"]] == ["created", "queued", "starting", "running"]
     assert "running" in rosetta("task", "show", task["id"][:8]).stdout

@@ -21,7 +21,7 @@ from rosetta_core.errors import (
 )
 from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
-from rosetta_core.model import Computing, ComputingKind, Software, Task, TaskStatus
+from rosetta_core.model import AuthConvention, Computing, ComputingKind, Software, Task, TaskStatus
 from rosetta_core.orchestrator import ALLOWED
 from rosetta_core.testing import FakeEngine, FakeWorkloadManager
 
@@ -664,3 +664,15 @@ def test_a_never_started_task_stops_without_its_plugin(kernel: Kernel) -> None:
     kernel.store.transition(task.id, S.CREATED, S.QUEUED)
     kernel.engines._items.pop("fake")
     assert kernel.orchestrator.stop_task(task.id).status is S.STOPPED
+
+
+def test_protected_software_gets_a_task_token(kernel: Kernel, engine: FakeEngine) -> None:
+    kernel.store.add(
+        Software(name="lab", image="local/lab", interface_port=8888, auth=AuthConvention.PASSWORD)
+    )
+    task = kernel.orchestrator.run_task(owner="ada", software="lab", computing="box")
+    assert task.auth_token and len(task.auth_token) == 32
+    assert engine.containers[task.handle or ""].spec.env["AUTH_PASS"] == task.auth_token
+    assert kernel.store.get_task(task.id).auth_token == task.auth_token
+    assert "auth_token" not in repr(task) and task.auth_token not in repr(task)
+    assert run(kernel).auth_token is None  # no auth convention, no token

@@ -140,3 +140,8 @@ def _instance_id(db: Database) -> None:
 @core_migrations(name="0003_task_stop_requested")
 def _stop_requested(db: Database) -> None:
     db.table("tasks").add_column("stop_requested", int, not_null_default=0)
+
+
+@core_migrations(name="0004_task_auth_token")
+def _auth_token(db: Database) -> None:
+    db.table("tasks").add_column("auth_token", str)

@@ -1,0 +1,92 @@
+"""Building the engine-neutral :class:`~rosetta_core.engines.TaskSpec` of a task.
+
+The platform's container conventions, which software may rely on:
+
+- ``BASE_PORT``: the port the interface must listen on (the software's ``interface_port``; an
+  engine sharing the host network, such as Singularity, replaces it with a free port);
+- ``AUTH_USER`` / ``AUTH_PASS``: set from the task's token when the software declares the
+  ``password`` (``AUTH_PASS`` only) or ``user_password`` convention; ``AUTH_USER`` is the owner;
+- storages bound at their ``bind_path``, with ``$USER`` (the task's owner) and ``$SSH_USER`` (the
+  computing resource's ``user`` option, else the owner) expanded in both paths.
+
+The platform's variables win over a software's own ``env``, so a catalogue entry cannot replace
+a task's credentials.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+
+from rosetta_core.engines import INSTANCE_LABEL, Bind, Resources, TaskSpec, handle_for
+from rosetta_core.errors import ValidationError
+from rosetta_core.model import AuthConvention, Computing, Software, Storage, Task
+from rosetta_core.validators import PATH_RE
+
+TOKEN_BYTES = 24
+
+
+def new_token() -> str:
+    """A fresh task token: 32 URL-safe characters from the system's secure random source."""
+    return secrets.token_urlsafe(TOKEN_BYTES)
+
+
+def convention_env(task: Task, software: Software) -> dict[str, str]:
+    """The platform's environment variables for ``task`` (see the module docstring)."""
+    env: dict[str, str] = {}
+    if software.interface_port is not None:
+        env["BASE_PORT"] = str(software.interface_port)
+    if software.auth is not AuthConvention.NONE and task.auth_token:
+        env["AUTH_PASS"] = task.auth_token
+        if software.auth is AuthConvention.USER_PASSWORD:
+            env["AUTH_USER"] = task.owner
+    return env
+
+
+def expand_path(template: str, *, user: str, ssh_user: str) -> str:
+    """Expand ``$USER`` and ``$SSH_USER``; the result must still be a clean absolute path."""
+    path = template.replace("$SSH_USER", ssh_user).replace("$USER", user)
+    if not PATH_RE.match(path):
+        raise ValidationError(
+            "storage path", [f"{template!r} expands to {path!r}, which is not a clean absolute path"]
+        )
+    return path
+
+
+def storage_binds(task: Task, computing: Computing, storages: Iterable[Storage]) -> tuple[Bind, ...]:
+    """Binds for the storages of ``computing`` (and those attached to no computing resource)."""
+    ssh_user = str(computing.options.get("user", task.owner))
+    return tuple(
+        Bind(
+            source=expand_path(s.base_path, user=task.owner, ssh_user=ssh_user),
+            target=expand_path(s.bind_path, user=task.owner, ssh_user=ssh_user),
+            read_only=s.read_only,
+        )
+        for s in storages
+        if s.computing in (None, computing.name)
+    )
+
+
+def build_spec(
+    task: Task, software: Software, computing: Computing, storages: Iterable[Storage], instance_id: str
+) -> TaskSpec:
+    """The engine-neutral description of ``task``."""
+    opts = task.options
+    return TaskSpec(
+        task_id=task.id,
+        name=handle_for(task.id),
+        image=software.image_ref,
+        interface_port=software.interface_port,
+        protocol=software.protocol,
+        auth=software.auth,
+        env={**software.env, **convention_env(task, software)},
+        binds=storage_binds(task, computing, storages),
+        resources=Resources(
+            cpus=opts.cpus,
+            memory_mb=opts.memory_mb,
+            partition=opts.partition,
+            walltime_minutes=opts.walltime_minutes,
+        ),
+        arch=software.arch,
+        labels={"rosetta.task": task.id, "rosetta.owner": task.owner, INSTANCE_LABEL: instance_id},
+    )

@@ -1,0 +1,96 @@
+"""The TaskSpec: platform conventions (BASE_PORT, AUTH_*), storage binds with $USER/$SSH_USER."""
+
+from __future__ import annotations
+
+import pytest
+
+from rosetta_core.engines import INSTANCE_LABEL, Bind
+from rosetta_core.errors import ValidationError
+from rosetta_core.model import AuthConvention, Computing, Software, Storage, Task, TaskOptions
+from rosetta_core.serde import structure
+from rosetta_core.specs import build_spec, convention_env, expand_path, new_token
+
+COMPUTING = Computing(name="c", engines=("podman",), options={"user": "ada_remote"})
+
+
+def task(**fields: object) -> Task:
+    return Task(**{"name": "t", "owner": "ada", "software": "s", "computing": "c", **fields})  # type: ignore[arg-type]
+
+
+def test_tokens_are_long_and_fresh() -> None:
+    assert len(new_token()) == 32 and new_token() != new_token()
+
+
+@pytest.mark.parametrize(
+    ("auth", "expected"),
+    [
+        (AuthConvention.NONE, {"BASE_PORT": "8888"}),
+        (AuthConvention.PASSWORD, {"BASE_PORT": "8888", "AUTH_PASS": "tok"}),
+        (AuthConvention.USER_PASSWORD, {"BASE_PORT": "8888", "AUTH_PASS": "tok", "AUTH_USER": "ada"}),
+    ],
+)
+def test_convention_env(auth: AuthConvention, expected: dict[str, str]) -> None:
+    sw = Software(name="s", image="x", interface_port=8888, auth=auth)
+    assert convention_env(task(auth_token="tok"), sw) == expected
+
+
+def test_platform_variables_win_over_the_software_env() -> None:
+    sw = Software(
+        name="s",
+        image="x",
+        interface_port=80,
+        auth=AuthConvention.PASSWORD,
+        env={"AUTH_PASS": "guessable", "OTHER": "kept"},
+    )
+    spec = build_spec(task(auth_token="secret"), sw, COMPUTING, [], "inst")
+    assert spec.env == {"AUTH_PASS": "secret", "OTHER": "kept", "BASE_PORT": "80"}
+    assert spec.labels[INSTANCE_LABEL] == "inst"
+
+
+def test_spec_fields() -> None:
+    sw = Software(
+        name="s", image="jupyter/base", registry="localhost", tag="1", interface_port=8888, arch="arm64"
+    )
+    spec = build_spec(task(options=TaskOptions(cpus=2, memory_mb=512)), sw, COMPUTING, [], "i")
+    assert spec.image == "localhost/jupyter/base:1" and spec.arch == "arm64"
+    assert (spec.resources.cpus, spec.resources.memory_mb) == (2, 512)
+    assert spec.name == f"rosetta-{spec.task_id}"
+
+
+def test_storage_binds_expand_users() -> None:
+    storages = [
+        Storage(name="home", base_path="/home/$USER", bind_path="/home/$USER", read_only=False),
+        Storage(
+            name="data", base_path="/data/$SSH_USER/shared", bind_path="/data", read_only=True, computing="c"
+        ),
+        Storage(name="elsewhere", base_path="/x", bind_path="/x", computing="other"),
+    ]
+    spec = build_spec(task(), Software(name="s", image="x"), COMPUTING, storages, "i")
+    assert spec.binds == (
+        Bind(source="/home/ada", target="/home/ada", read_only=False),
+        Bind(source="/data/ada_remote/shared", target="/data", read_only=True),
+    )
+
+
+def test_ssh_user_defaults_to_the_owner() -> None:
+    comp = Computing(name="c", engines=("podman",))
+    spec = build_spec(
+        task(),
+        Software(name="s", image="x"),
+        comp,
+        [Storage(name="d", base_path="/d/$SSH_USER", bind_path="/d")],
+        "i",
+    )
+    assert spec.binds[0].source == "/d/ada"
+
+
+@pytest.mark.parametrize("path", ["/home/$HOME", "/a/$(id)", "/a/../$USER", "relative/$USER", "/a/${USER}"])
+def test_storage_templates_refuse_anything_else(path: str) -> None:
+    with pytest.raises(ValidationError, match=r"\$\.base_path"):
+        structure({"name": "s", "base_path": path, "bind_path": "/x"}, Storage)
+
+
+def test_expansion_is_checked_again() -> None:
+    assert expand_path("/home/$USER", user="ada", ssh_user="x") == "/home/ada"
+    with pytest.raises(ValidationError, match="not a clean absolute path"):
+        expand_path("/home/$USER", user="a b", ssh_user="x")
