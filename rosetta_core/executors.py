@@ -101,12 +101,11 @@ class LocalExecutor:
         args = check_argv(argv)
         full_env = {**os.environ, **env} if env else None
         try:
+            # bytes, decoded here: text mode would translate "\r\n" and lose what a program wrote
             done = subprocess.run(
                 args,
-                input=input,
+                input=input.encode() if input is not None else None,
                 capture_output=True,
-                text=True,
-                errors="replace",
                 timeout=timeout,
                 env=full_env,
                 stdin=None if input is not None else subprocess.DEVNULL,
@@ -121,8 +120,8 @@ class LocalExecutor:
         return CommandResult(
             argv=args,
             returncode=done.returncode,
-            stdout=done.stdout[-MAX_OUTPUT:],
-            stderr=done.stderr[-MAX_OUTPUT:],
+            stdout=done.stdout[-MAX_OUTPUT:].decode(errors="replace"),
+            stderr=done.stderr[-MAX_OUTPUT:].decode(errors="replace"),
         )
 
     def put_file(self, path: str, content: bytes, *, mode: int = 0o600) -> None:

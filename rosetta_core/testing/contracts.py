@@ -26,6 +26,8 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rosetta_core.engines import ContainerEngine, Observation, Observed, TaskSpec, handle_for
 from rosetta_core.errors import BackendError, CommandNotFound, CommandTimeout, ExecutorError
@@ -36,6 +38,8 @@ from rosetta_core.validators import NAME_RE
 from rosetta_core.workload import WorkloadManager
 
 HOSTILE = "$(touch /tmp/rosetta-pwned); `id` | rm -rf / && echo 'x\"y' > ~/z"
+# any text an argv entry can hold: every character but NUL (and lone surrogates, not encodable)
+ARGUMENT_TEXT = st.text(st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"), max_size=200)
 
 
 def wait_for(
@@ -152,6 +156,16 @@ class EngineContract:
         assert engine.poll(handle, executor).state is Observed.GONE
         assert handle not in engine.list_handles(executor)
         engine.stop(handle, executor)  # stopping twice is not an error
+
+    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(value=ARGUMENT_TEXT)
+    def test_any_value_stays_one_argv_entry(
+        self, engine: ContainerEngine, make_spec: Callable[..., TaskSpec], value: str
+    ) -> None:
+        spec = make_spec(env={"ROSETTA_PROBE": value}, command=("echo", value))
+        argv = engine.build_command(spec)
+        assert f"ROSETTA_PROBE={value}" in argv
+        assert argv[-2:] == ["echo", value]
 
     def test_poll_unknown_handle_is_gone(self, engine: ContainerEngine, executor: Executor) -> None:
         assert engine.poll(handle_for(new_id()), executor).state is Observed.GONE
@@ -283,6 +297,12 @@ class ExecutorContract:
 
     def test_arguments_are_never_shell_interpreted(self, executor: Executor) -> None:
         assert executor.run(["echo", HOSTILE]).stdout == HOSTILE + "\n"
+
+    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(value=ARGUMENT_TEXT)
+    def test_any_argument_arrives_unchanged(self, executor: Executor, value: str) -> None:
+        # printf prints its argument as given: any shell on the way would have changed it
+        assert executor.run(["printf", "%s", value]).stdout == value
 
     def test_failure_is_returned_not_raised(self, executor: Executor) -> None:
         result = executor.run(["sh", "-c", "echo oops >&2; exit 7"])
