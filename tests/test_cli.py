@@ -108,7 +108,7 @@ def test_task_lifecycle_from_the_command_line(rosetta: Rosetta) -> None:
         (["software", "add", "a;b", "--image", "x"], "$.name"),
         (["software", "add", "a", "--image", "x", "--port", "-5"], "$.interface_port"),
         (["software", "add", "a", "--image", "x", "--env", "NOEQUALS"], "KEY=VALUE"),
-        (["computing", "add", "c", "--engine", "docker"], "no engine named 'docker'"),
+        (["computing", "add", "c", "--engine", "nosuchengine"], "no engine named 'nosuchengine'"),
         (["computing", "add", "c", "--engine", "sleep", "--option", "bad key=1"], "$.options"),
         (["task", "run", "nothing", "--on", "here"], "no software named 'nothing'"),
         (["task", "show", "nothing"], "no task 'nothing'"),
@@ -195,3 +195,25 @@ def test_init_needs_the_local_executor(rosetta: Rosetta, tmp_path: Path) -> None
     config.write_text(config.read_text() + '[plugins]\nenabled = ["sleep"]\n')
     done = rosetta("init", ok=False)
     assert done.returncode == 2 and "'local' executor" in done.stderr
+
+
+def test_software_import_is_all_or_nothing(rosetta: Rosetta, tmp_path: Path) -> None:
+    good = tmp_path / "good.toml"
+    good.write_text(
+        '[[software]]\nname = "web"\nimage = "rosetta-http"\nregistry = "localhost"\ninterface_port = 8080\n'
+        '[[software]]\nname = "lab"\nimage = "rosetta-jupyter"\nregistry = "localhost"\n'
+        'interface_port = 8888\nauth = "password"\n'
+    )
+    assert as_json(rosetta("software", "import", str(good), "--json")) == {
+        "added": ["web", "lab"],
+        "kept": [],
+    }
+    assert as_json(rosetta("software", "import", str(good), "--json")) == {
+        "added": [],
+        "kept": ["lab", "web"],
+    }
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[software]]\nname = "ok2"\nimage = "x"\n[[software]]\nname = "no;pe"\nimage = "x"\n')
+    done = rosetta("software", "import", str(bad), ok=False)
+    assert done.returncode == 1 and "$.software[1].name" in done.stderr
+    assert [s["name"] for s in as_json(rosetta("software", "list", "--json"))] == ["lab", "web"]
