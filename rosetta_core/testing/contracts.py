@@ -157,7 +157,11 @@ class EngineContract:
         assert handle not in engine.list_handles(executor)
         engine.stop(handle, executor)  # stopping twice is not an error
 
-    @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=200,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+    )
     @given(value=ARGUMENT_TEXT)
     def test_any_value_stays_one_argv_entry(
         self, engine: ContainerEngine, make_spec: Callable[..., TaskSpec], value: str
@@ -298,7 +302,11 @@ class ExecutorContract:
     def test_arguments_are_never_shell_interpreted(self, executor: Executor) -> None:
         assert executor.run(["echo", HOSTILE]).stdout == HOSTILE + "\n"
 
-    @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @settings(
+        max_examples=100,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.differing_executors],
+    )
     @given(value=ARGUMENT_TEXT)
     def test_any_argument_arrives_unchanged(self, executor: Executor, value: str) -> None:
         # printf prints its argument as given: any shell on the way would have changed it

@@ -1,0 +1,698 @@
+"""The Docker container engine.
+
+Unlike the podman engine, this one does not run a command line: it talks to the Docker daemon's
+HTTP API through the ``docker`` Python SDK (its low-level :class:`docker.APIClient`). The daemon is
+named by the option ``base_url`` (``unix://``, ``tcp://`` or ``ssh://user@host``), not by the
+computing resource's executor, so the ``executor`` argument of every method is unused.
+:meth:`DockerEngine.build_command` is the exception: it returns a ``docker run`` argv for a batch
+script, to be run wherever the script runs.
+
+The client is made on first use, not when the kernel starts, so a stopped ``dockerd`` never stops
+the kernel from starting: the engine then raises
+:class:`~rosetta_core.errors.BackendUnavailable` until the daemon answers again.
+
+Containers started by :meth:`DockerEngine.start` carry the labels ``rosetta.managed=1`` (how
+:meth:`DockerEngine.list_handles` finds them) and, when the task has an interface,
+``rosetta.interface_port=<port>`` (how :meth:`DockerEngine.poll` knows which published port to
+report).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import importlib
+import math
+import os
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+import docker
+import docker.errors
+import docker.utils
+import requests.exceptions
+
+from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, TaskSpec
+from rosetta_core.errors import BackendError, BackendUnavailable
+from rosetta_core.executors import Executor
+from rosetta_core.validators import FieldError
+
+PULL_POLICIES = frozenset({"always", "missing", "never"})
+MANAGED_LABEL = "rosetta.managed"
+PORT_LABEL = "rosetta.interface_port"
+LOCALHOST = "127.0.0.1"
+DEFAULT_URL = "unix:///var/run/docker.sock"
+"""The daemon asked when neither the option ``base_url`` nor ``DOCKER_HOST`` names one."""
+
+URL_SCHEMES = ("unix://", "tcp://", "ssh://", "http://", "https://")
+EXPLANATION_TAIL = 1500
+# docker's own rule for container names; anything else cannot name a container (and a handle
+# goes into the URL path of an API call, so it must never carry "/" or "..")
+_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
+_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_PENDING_STATUSES = frozenset({"created", "restarting"})
+_EXITED_STATUSES = frozenset({"exited", "dead", "removing"})
+_RUNNING_STATUSES = frozenset({"running", "paused"})
+
+
+def _ssh_errors() -> tuple[type[BaseException], ...]:
+    """paramiko's base exception, when paramiko (the SDK's ``ssh://`` transport) is installed."""
+    try:
+        paramiko = importlib.import_module("paramiko")
+    except ImportError:
+        return ()
+    error = getattr(paramiko, "SSHException", None)
+    return (error,) if isinstance(error, type) and issubclass(error, BaseException) else ()
+
+
+# what the transport raises when the daemon cannot be reached or does not answer
+_TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
+    requests.exceptions.RequestException,
+    OSError,
+    *_ssh_errors(),
+)
+# everything the SDK or its transport raises on purpose
+_SDK_ERRORS: tuple[type[BaseException], ...] = (docker.errors.DockerException, *_TRANSPORT_ERRORS)
+
+
+# ---------------------------------------------------------------- options
+
+
+def _pull_policy(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or value not in PULL_POLICIES:
+        choices = ", ".join(repr(p) for p in sorted(PULL_POLICIES))
+        raise FieldError(attribute.name, f"{value!r} is not one of {choices}")
+
+
+def _base_url(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or value != value.strip() or "\x00" in value:
+        raise FieldError(attribute.name, "must be a URL without spaces")
+    if not value:
+        return
+    if not value.startswith(URL_SCHEMES) or any(c.isspace() for c in value):
+        schemes = ", ".join(URL_SCHEMES)
+        raise FieldError(
+            attribute.name, f"{value!r} must start with one of {schemes} (or be empty for DOCKER_HOST)"
+        )
+    if value == "unix://":
+        raise FieldError(attribute.name, "unix:// needs the path of the daemon's socket")
+    try:
+        docker.utils.parse_host(value)
+    except (docker.errors.DockerException, ValueError) as exc:
+        raise FieldError(attribute.name, f"{value!r} is not a daemon address: {exc}") from None
+
+
+def _binary(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, str) or not value.strip() or "\x00" in value or value.startswith("-"):
+        raise FieldError(attribute.name, "must be a program name or path")
+
+
+def _timeout(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < math.inf:
+        raise FieldError(attribute.name, "must be a positive number of seconds")
+
+
+def _stop_timeout(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 3600:
+        raise FieldError(attribute.name, "must be a whole number of seconds between 0 and 3600")
+
+
+def _labels(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, Mapping):
+        raise FieldError(attribute.name, "must be a table of strings")
+    for key, label in value.items():
+        if not isinstance(key, str) or not key or "=" in key or "\x00" in key or key.isspace():
+            raise FieldError(attribute.name, f"{key!r} cannot be a label name")
+        if not isinstance(label, str) or "\x00" in label:
+            raise FieldError(attribute.name, f"the value of {key!r} must be a string")
+        if key.startswith("rosetta."):
+            raise FieldError(attribute.name, f"{key!r}: names starting with 'rosetta.' are the platform's")
+
+
+def _frozen_labels(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(value)) if isinstance(value, Mapping) else value
+
+
+@attrs.frozen(kw_only=True)
+class DockerOptions:
+    """The ``[plugin.docker]`` section of the site configuration.
+
+    :ivar base_url: the daemon: ``unix:///path``, ``tcp://host:port`` or ``ssh://user@host``; empty
+        means ``DOCKER_HOST``, else ``unix:///var/run/docker.sock``. TLS for ``tcp://`` comes from
+        ``DOCKER_TLS_VERIFY``/``DOCKER_CERT_PATH``, as for the docker command line.
+    :ivar pull_policy: ``missing`` pulls an image the daemon does not have (or has for another
+        architecture), ``always`` pulls before every start, ``never`` refuses to start without a
+        local image and never asks a registry.
+    :ivar timeout: seconds one call to the daemon may take before the daemon counts as unreachable
+        (rounded up to whole seconds; pulls are not limited).
+    :ivar stop_timeout: seconds ``stop`` gives the container's main process between SIGTERM and
+        SIGKILL; 0 kills at once.
+    :ivar init: run an init process as PID 1 (``docker run --init``), so that a main process which
+        ignores SIGTERM still stops at once.
+    :ivar labels: extra labels on every container (names starting with ``rosetta.`` are reserved).
+    :ivar binary: the docker program named by :meth:`DockerEngine.build_command` (batch scripts).
+    :ivar use_ssh_client: for ``ssh://`` URLs, run the ``ssh`` program (which reads
+        ``~/.ssh/config``) instead of paramiko.
+    """
+
+    base_url: str = attrs.field(default="", validator=_base_url)
+    pull_policy: str = attrs.field(default="missing", validator=_pull_policy)
+    timeout: float = attrs.field(default=120.0, validator=_timeout)
+    stop_timeout: int = attrs.field(default=5, validator=_stop_timeout)
+    init: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    labels: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_labels, validator=_labels)
+    binary: str = attrs.field(default="docker", validator=_binary)
+    use_ssh_client: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+
+
+def daemon_url(options: DockerOptions, environ: Mapping[str, str] | None = None) -> str:
+    """The daemon ``options`` name: ``base_url``, else ``DOCKER_HOST``, else the local socket."""
+    env = os.environ if environ is None else environ
+    return options.base_url or env.get("DOCKER_HOST", "").strip() or DEFAULT_URL
+
+
+def connect(options: DockerOptions) -> docker.APIClient:
+    """A client of the daemon ``options`` name, with the API version the daemon speaks.
+
+    Asks the daemon once (its version). Raises :class:`BackendUnavailable` when it cannot be
+    reached and :class:`BackendError` for a configuration the SDK refuses.
+    """
+    url = daemon_url(options)
+    if url.startswith("unix://"):
+        # the SDK leaks the socket of a failed connection (a ResourceWarning per call): ask first
+        probe_unix_socket(url[len("unix://") :], url, options.timeout)
+    try:
+        env = docker.utils.kwargs_from_env()
+        return docker.APIClient(
+            base_url=url,
+            version="auto",
+            timeout=math.ceil(options.timeout),
+            tls=env.get("tls", False),
+            use_ssh_client=options.use_ssh_client,
+        )
+    except ValueError as exc:  # a DOCKER_HOST the SDK cannot parse
+        raise BackendError(f"docker: cannot use the daemon at {url}: {exc}") from exc
+    except _SDK_ERRORS as exc:
+        # "Error while fetching server API version" wraps the transport's failure
+        cause = _transport_cause(exc)
+        if cause is None:
+            raise BackendError(f"docker: cannot use the daemon at {url}: {exc}") from exc
+        raise BackendUnavailable(f"docker: cannot reach the daemon at {url}: {_reason(cause)}") from exc
+
+
+def probe_unix_socket(path: str, url: str, timeout: float) -> None:
+    """Connect to the daemon's socket and close it again; raise if nobody can be reached there."""
+    if not path:
+        raise BackendError(f"docker: {url!r} names no socket")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(min(timeout, 10.0))
+        try:
+            sock.connect(path)
+        except PermissionError as exc:
+            # lasting: the task fails with this reason instead of waiting in "unknown"
+            raise BackendError(
+                f"docker: cannot reach the daemon at {url}: permission denied; "
+                "may this user use docker (the docker group)?"
+            ) from exc
+        except OSError as exc:
+            hint = "; is dockerd running?" if exc.errno in (errno.ENOENT, errno.ECONNREFUSED) else ""
+            raise BackendUnavailable(
+                f"docker: cannot reach the daemon at {url}: {_reason(exc)}{hint}"
+            ) from exc
+
+
+# ---------------------------------------------------------------- the engine
+
+
+class DockerEngine:
+    """A :class:`~rosetta_core.engines.ContainerEngine` backed by the Docker daemon's API.
+
+    - :meth:`build_command` returns a foreground ``docker run --rm`` argv (for a batch script). It
+      does not publish the interface port: a batch job's host port could not be reported back.
+    - :meth:`start` creates and starts the container, named ``spec.name``, with the interface port
+      published on ``127.0.0.1`` at a host port docker picks; :meth:`poll` reports that port.
+    - Every method takes an ``executor``, as the protocol says, and ignores it: the daemon is the
+      one ``base_url`` names (``ssh://user@host`` reaches a remote one).
+    - Errors: :class:`~rosetta_core.errors.BackendUnavailable` when the daemon cannot be reached or
+      does not answer in time; :class:`~rosetta_core.errors.BackendError` when it answered and
+      refused (a missing image, a program that does not exist in it). Messages start with
+      ``docker:`` and end with the daemon's own words.
+
+    ``client_factory`` makes the client on first use (default: :func:`connect`); call
+    :meth:`close` to release it.
+    """
+
+    name = "docker"
+
+    def __init__(
+        self,
+        options: DockerOptions | None = None,
+        *,
+        client_factory: Callable[[DockerOptions], docker.APIClient] | None = None,
+    ) -> None:
+        self.options = options if options is not None else DockerOptions()
+        self._factory = client_factory if client_factory is not None else connect
+        self._client: docker.APIClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def url(self) -> str:
+        """The daemon this engine talks to, as shown in error messages."""
+        return daemon_url(self.options)
+
+    def close(self) -> None:
+        """Close the client (its connections); the next call makes a new one."""
+        with self._lock:
+            client, self._client = self._client, None
+        if client is not None:
+            client.close()
+
+    def _api(self) -> docker.APIClient:
+        with self._lock:
+            if self._client is None:
+                self._client = self._factory(self.options)
+            return self._client
+
+    def _forget(self, client: docker.APIClient) -> None:
+        """Drop a client whose daemon could not be reached: the next call connects anew."""
+        with self._lock:
+            if self._client is not client:
+                return
+            self._client = None
+        with contextlib.suppress(Exception):
+            client.close()
+
+    # ---------------------------------------------------------------- pure
+
+    def build_command(self, spec: TaskSpec) -> list[str]:
+        """The foreground argv running ``spec`` until it ends, then removing the container.
+
+        Pure: the same spec gives the same argv. ``--platform linux/<arch>`` is always passed when
+        the spec names an architecture (which host the script runs on is not known here). Raises
+        :class:`BackendError` for a spec docker cannot express (an environment name with ``=``, a
+        bind path with ``:``).
+        """
+        _check_spec(spec)
+        argv = [self.options.binary, "run", "--rm", f"--pull={self.options.pull_policy}", "--name", spec.name]
+        if self.options.init:
+            argv.append("--init")
+        if spec.arch:
+            argv += ["--platform", platform_of(spec.arch)]
+        for key, value in sorted(self.labels_for(spec).items()):
+            argv += ["--label", f"{key}={value}"]
+        for key, value in sorted(spec.env.items()):
+            argv += ["-e", f"{key}={value}"]
+        if spec.resources.cpus is not None:
+            argv += ["--cpus", str(spec.resources.cpus)]
+        if spec.resources.memory_mb is not None:
+            argv += ["--memory", f"{spec.resources.memory_mb}m"]
+        for volume in _volumes(spec):
+            argv += ["-v", volume]
+        return [*argv, spec.image, *spec.command]
+
+    def labels_for(self, spec: TaskSpec) -> dict[str, str]:
+        """The container's labels: the site's, the spec's, then the engine's own (which win)."""
+        labels = {**self.options.labels, **spec.labels, MANAGED_LABEL: "1"}
+        if spec.interface_port is not None:
+            labels[PORT_LABEL] = str(spec.interface_port)
+        return labels
+
+    def create_args(self, spec: TaskSpec) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The keyword arguments of ``create_container`` and ``create_host_config`` for ``spec``.
+
+        Pure, like :meth:`build_command`, and refuses the same specs.
+        """
+        _check_spec(spec)
+        container: dict[str, Any] = {
+            "image": spec.image,
+            "command": list(spec.command) or None,
+            "name": spec.name,
+            "labels": self.labels_for(spec),
+            "environment": [f"{key}={value}" for key, value in sorted(spec.env.items())],
+            "detach": True,
+        }
+        host: dict[str, Any] = {}
+        if spec.arch:
+            container["platform"] = platform_of(spec.arch)
+        if spec.interface_port is not None:
+            port = f"{spec.interface_port}/tcp"
+            container["ports"] = [port]
+            # no host port: docker picks a free one atomically, so two tasks never race for it
+            host["port_bindings"] = {port: (LOCALHOST, None)}
+        if spec.binds:
+            host["binds"] = _volumes(spec)
+        if spec.resources.cpus is not None:
+            host["nano_cpus"] = spec.resources.cpus * 1_000_000_000
+        if spec.resources.memory_mb is not None:
+            host["mem_limit"] = f"{spec.resources.memory_mb}m"
+        if self.options.init:
+            host["init"] = True
+        return container, host
+
+    # ---------------------------------------------------------------- actions
+
+    def start(self, spec: TaskSpec, executor: Executor) -> str:
+        """Create and start ``spec``'s container; return its handle, ``spec.name``.
+
+        The image is pulled first as ``pull_policy`` says. A container already named ``spec.name``
+        counts as started (names come from the task id, so it is this task's, from an earlier
+        attempt); if a crash left it created but not started, it is started now. A failed start
+        removes the container it created. Raises :class:`BackendUnavailable` when the daemon
+        cannot be reached and :class:`BackendError` when it refused.
+        """
+        del executor  # the daemon is the one base_url names
+        container, host = self.create_args(spec)
+        api = self._api()
+        self._ensure_image(api, spec)
+        what = f"cannot create container {spec.name}"
+        try:
+            created = api.create_container(**container, host_config=api.create_host_config(**host))
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409:
+                return self._resume(api, spec)
+            raise self._error(api, exc, what) from exc
+        except _SDK_ERRORS as exc:
+            raise self._error(api, exc, what) from exc
+        if not isinstance(created, Mapping) or not created.get("Id"):
+            raise BackendError(f"docker: {what}: the daemon answered {created!r:.200}")
+        self._start_created(api, spec.name)
+        return spec.name
+
+    def _start_created(self, api: docker.APIClient, name: str) -> None:
+        """Start a created container; remove it if it cannot be started."""
+        what = f"cannot start container {name}"
+        try:
+            api.start(name)
+        except _SDK_ERRORS as exc:
+            if not isinstance(exc, requests.exceptions.ConnectionError):
+                # a refusal, or a daemon too slow to say: either way nothing must be left behind
+                with contextlib.suppress(*_SDK_ERRORS):
+                    api.remove_container(name, force=True, v=True)
+            raise self._error(api, exc, what) from exc
+
+    def _resume(self, api: docker.APIClient, spec: TaskSpec) -> str:
+        """``spec.name`` exists already: start it if an interrupted attempt left it created."""
+        what = f"cannot inspect container {spec.name}"
+        try:
+            record = api.inspect_container(spec.name)
+        except docker.errors.NotFound as exc:
+            # removed between the two calls: poll says GONE, and the orchestrator starts it again
+            raise BackendUnavailable(f"docker: container {spec.name} vanished while starting") from exc
+        except _SDK_ERRORS as exc:
+            raise self._error(api, exc, what, refused=BackendUnavailable) from exc
+        labels = _mapping(_mapping(_mapping(record).get("Config")).get("Labels"))
+        if labels.get(MANAGED_LABEL) != "1":
+            raise BackendError(f"docker: a container named {spec.name} exists and rosetta did not start it")
+        if str(_mapping(_mapping(record).get("State")).get("Status", "")).lower() == "created":
+            self._start_created(api, spec.name)
+        return spec.name
+
+    def _ensure_image(self, api: docker.APIClient, spec: TaskSpec) -> None:
+        """Make sure the daemon has ``spec.image``, pulling it as ``pull_policy`` says."""
+        policy = self.options.pull_policy
+        if policy != "always":
+            what = f"cannot inspect image {spec.image}"
+            try:
+                image = _mapping(api.inspect_image(spec.image))  # type: ignore[no-untyped-call]
+            except docker.errors.NotFound:
+                image = None
+            except _SDK_ERRORS as exc:
+                raise self._error(api, exc, what) from exc
+            if policy == "never":
+                if image is None:
+                    raise BackendError(
+                        f"docker: image {spec.image} not found locally, and pull_policy is 'never'"
+                    )
+                return
+            if image is not None and _same_arch(image, spec.arch):
+                return
+        self._pull(api, spec)
+
+    def _pull(self, api: docker.APIClient, spec: TaskSpec) -> None:
+        what = f"cannot pull image {spec.image}"
+        platform = platform_of(spec.arch) if spec.arch else None
+        error = ""
+        try:
+            for event in api.pull(spec.image, stream=True, decode=True, platform=platform):
+                # failures after the pull began arrive as events, not as an HTTP status
+                if isinstance(event, Mapping) and event.get("error"):
+                    error = str(event["error"])
+        except _SDK_ERRORS as exc:
+            raise self._error(api, exc, what) from exc
+        if error:
+            raise BackendError(f"docker: {what}: {error}")
+
+    def poll(self, handle: str, executor: Executor) -> Observation:
+        """What the daemon says about ``handle``.
+
+        ``RUNNING`` carries host ``127.0.0.1`` and, when the task has an interface, the published
+        host port; ``EXITED`` carries the exit code, whatever it is; ``PENDING`` means created or
+        restarting; ``GONE`` means the daemon has no such container. Raises
+        :class:`BackendUnavailable` when the daemon cannot be asked.
+        """
+        del executor
+        if not _DOCKER_NAME.match(handle):
+            return Observation(state=Observed.GONE, detail="not a docker container name")
+        api = self._api()
+        try:
+            record = api.inspect_container(handle)
+        except docker.errors.NotFound:
+            return Observation(state=Observed.GONE, detail="no such container")
+        except _SDK_ERRORS as exc:
+            raise self._error(
+                api, exc, f"cannot inspect container {handle}", refused=BackendUnavailable
+            ) from exc
+        return parse_inspect(record)
+
+    def stop(self, handle: str, executor: Executor) -> None:
+        """Stop (SIGTERM, SIGKILL after ``stop_timeout`` s) and remove ``handle``; gone is fine."""
+        del executor
+        if not _DOCKER_NAME.match(handle):
+            return
+        api = self._api()
+        if self.options.stop_timeout > 0:
+            try:
+                api.stop(handle, timeout=self.options.stop_timeout)
+            except docker.errors.NotFound:
+                return
+            except docker.errors.APIError:
+                pass  # the forced removal below kills it anyway, or says why it cannot
+            except _SDK_ERRORS as exc:
+                raise self._error(api, exc, f"cannot stop container {handle}") from exc
+        what = f"cannot remove container {handle}"
+        try:
+            api.remove_container(handle, force=True, v=True)
+        except docker.errors.NotFound:
+            return
+        except docker.errors.APIError as exc:
+            if exc.status_code == 409 and "already in progress" in _explain(exc):
+                return  # another stop got there first
+            raise self._error(api, exc, what) from exc
+        except _SDK_ERRORS as exc:
+            raise self._error(api, exc, what) from exc
+
+    def logs(self, handle: str, executor: Executor, *, tail: int = 1000) -> str:
+        """The last ``tail`` lines the container wrote, stdout and stderr merged in order.
+
+        Returns ``""`` for a container the daemon does not know (its logs went with it).
+        """
+        del executor
+        if tail <= 0 or not _DOCKER_NAME.match(handle):
+            return ""
+        api = self._api()
+        try:
+            raw = api.logs(handle, stdout=True, stderr=True, tail=tail)
+        except docker.errors.NotFound:
+            return ""
+        except _SDK_ERRORS as exc:
+            raise self._error(api, exc, f"cannot read the logs of container {handle}") from exc
+        return last_lines(raw, tail)
+
+    def list_handles(self, executor: Executor) -> list[str]:
+        """Names of the containers this platform started, running or not, sorted."""
+        del executor
+        api = self._api()
+        try:
+            rows = api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
+        except _SDK_ERRORS as exc:
+            raise self._error(api, exc, "cannot list containers", refused=BackendUnavailable) from exc
+        if not isinstance(rows, list):
+            raise BackendUnavailable(f"docker: cannot list containers: the daemon answered {rows!r:.200}")
+        names = (str(name).lstrip("/") for row in rows for name in _mapping(row).get("Names") or ())
+        return sorted({name for name in names if name.startswith(HANDLE_PREFIX)})
+
+    # ---------------------------------------------------------------- errors
+
+    def _error(
+        self,
+        api: docker.APIClient,
+        exc: BaseException,
+        what: str,
+        *,
+        refused: type[BackendError] = BackendError,
+    ) -> BackendError:
+        """Translate an SDK or transport exception; ``refused`` is the class for a refusal."""
+        if isinstance(exc, docker.errors.APIError):
+            return refused(f"docker: {what}: {_explain(exc)}")
+        if isinstance(exc, requests.exceptions.Timeout):
+            return BackendUnavailable(
+                f"docker: {what}: the daemon at {self.url} did not answer within {self.options.timeout:g} s"
+            )
+        if isinstance(exc, docker.errors.DockerException) and _transport_cause(exc) is None:
+            return refused(f"docker: {what}: {exc}")
+        self._forget(api)
+        return BackendUnavailable(f"docker: {what}: cannot reach the daemon at {self.url}: {_reason(exc)}")
+
+
+# ---------------------------------------------------------------- pure helpers
+
+
+def platform_of(arch: str) -> str:
+    """The docker platform of an architecture such as ``amd64`` or ``arm64/v8``."""
+    return f"linux/{arch}"
+
+
+def _check_spec(spec: TaskSpec) -> None:
+    if not _DOCKER_NAME.match(spec.name):
+        raise BackendError(f"docker: {spec.name!r} cannot name a docker container")
+    if not spec.image or spec.image.startswith("-") or any(c.isspace() for c in spec.image):
+        raise BackendError(f"docker: {spec.image!r} is not an image reference")
+    for key in spec.env:
+        if not _ENV_KEY.match(key):
+            raise BackendError(f"docker: environment variable name {key!r} cannot be passed to docker")
+    for key in spec.labels:
+        if not key or "=" in key:
+            raise BackendError(f"docker: {key!r} cannot be a label name")
+    for bind in spec.binds:
+        for path in (bind.source, bind.target):
+            if not path.startswith("/") or ":" in path or "," in path:
+                raise BackendError(f"docker: bind path {path!r} must be absolute and contain no ':' or ','")
+
+
+def _volumes(spec: TaskSpec) -> list[str]:
+    return [f"{b.source}:{b.target}" + (":ro" if b.read_only else "") for b in spec.binds]
+
+
+def _same_arch(image: Mapping[str, Any], arch: str | None) -> bool:
+    """Whether a local image (``docker image inspect``) is for ``arch`` (any, when ``None``)."""
+    if not arch:
+        return True
+    wanted, _, variant = arch.partition("/")
+    if str(image.get("Architecture", "")) != wanted:
+        return False
+    return not variant or str(image.get("Variant", "")) in ("", variant)
+
+
+def parse_inspect(record: object) -> Observation:
+    """Turn the daemon's ``inspect`` record of a container into an observation.
+
+    Raises :class:`BackendUnavailable` when the record is not what the daemon writes.
+    """
+    if not isinstance(record, Mapping) or not isinstance(record.get("State"), Mapping):
+        raise BackendUnavailable(f"docker: the daemon's inspect record has no state: {record!r:.200}")
+    labels = {str(k): str(v) for k, v in _mapping(_mapping(record.get("Config")).get("Labels")).items()}
+    state = _mapping(record.get("State"))
+    status = str(state.get("Status", "")).lower()
+    raw_code = state.get("ExitCode")
+    exit_code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
+    error = str(state.get("Error") or "")
+    if status in _RUNNING_STATUSES:
+        host, port = _published(record, labels)
+        return Observation(state=Observed.RUNNING, host=host, port=port, detail=status, labels=labels)
+    if status in _EXITED_STATUSES:
+        if state.get("OOMKilled") is True:
+            detail = "killed for exceeding its memory limit"
+        else:
+            detail = error or f"exited with code {exit_code}"
+        return Observation(state=Observed.EXITED, exit_code=exit_code, detail=detail, labels=labels)
+    if status in _PENDING_STATUSES:
+        if status == "created" and error:
+            return Observation(state=Observed.FAILED, detail=error, labels=labels)
+        return Observation(state=Observed.PENDING, detail=status, labels=labels)
+    return Observation(
+        state=Observed.UNKNOWN, detail=f"docker reports status {status or 'none'!r}", labels=labels
+    )
+
+
+def _published(record: Mapping[str, Any], labels: Mapping[str, str]) -> tuple[str, int | None]:
+    """The host address and port of the interface port recorded in the container's labels."""
+    port = labels.get(PORT_LABEL)
+    if port is None:
+        return LOCALHOST, None
+    bindings = _mapping(_mapping(record.get("NetworkSettings")).get("Ports")).get(f"{port}/tcp")
+    for binding in bindings if isinstance(bindings, list) else []:
+        entry = _mapping(binding)
+        host_port = str(entry.get("HostPort", ""))
+        if host_port.isdigit() and 0 < int(host_port) < 65536:
+            host_ip = str(entry.get("HostIp") or "")
+            # a wildcard binding is reachable on loopback too
+            return (LOCALHOST if host_ip in ("", "0.0.0.0", "::") else host_ip), int(host_port)  # noqa: S104
+    return LOCALHOST, None
+
+
+def last_lines(raw: bytes | str, tail: int) -> str:
+    """The last ``tail`` lines of a log, decoded (bad bytes replaced), each ending in a newline."""
+    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
+    lines = text.splitlines()[-tail:] if tail > 0 else []
+    return "".join(f"{line}\n" for line in lines)
+
+
+def _mapping(value: object) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _explain(exc: docker.errors.APIError) -> str:
+    """The daemon's own words for a refusal."""
+    explanation = exc.explanation
+    if isinstance(explanation, bytes):
+        explanation = explanation.decode("utf-8", errors="replace")
+    text = str(explanation or "").strip() or str(exc)
+    return text[-EXPLANATION_TAIL:]
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc``, the exceptions it was raised from or during, and exceptions among its args."""
+    seen: set[int] = set()
+    todo: list[BaseException] = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        todo += [a for a in current.args if isinstance(a, BaseException)]
+        todo += [c for c in (current.__cause__, current.__context__) if c is not None]
+
+
+def _transport_cause(exc: BaseException) -> BaseException | None:
+    """The transport failure behind ``exc``, if the daemon could not be reached."""
+    for cause in _causes(exc):
+        if isinstance(cause, _TRANSPORT_ERRORS) and not isinstance(cause, docker.errors.APIError):
+            return cause
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """The operating system's words for a failed connection, else the exception's own."""
+    for cause in _causes(exc):
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return str(exc) or type(exc).__name__
+
+
+__all__: Sequence[str] = [
+    "DEFAULT_URL",
+    "PULL_POLICIES",
+    "DockerEngine",
+    "DockerOptions",
+    "connect",
+    "daemon_url",
+    "last_lines",
+    "parse_inspect",
+    "platform_of",
+]
