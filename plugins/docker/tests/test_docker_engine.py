@@ -29,6 +29,7 @@ from rosetta_docker.engine import (
     last_lines,
     parse_inspect,
 )
+from rosetta_docker.plugin import LazyDockerEngine
 
 from rosetta_core.engines import Bind, ContainerEngine, Observed, Resources, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable, ConfigError
@@ -651,8 +652,10 @@ def test_kernel_registers_the_engine_with_site_options(rosetta_kernel_factory: C
         },
     )
     assert kernel.plugin_registrations("docker") == {"engines": ["docker"], "options": ["DockerOptions"]}
-    engine = kernel.engines.get("docker")
-    assert isinstance(engine, ContainerEngine) and isinstance(engine, DockerEngine)
+    lazy = kernel.engines.get("docker")
+    assert isinstance(lazy, ContainerEngine) and isinstance(lazy, LazyDockerEngine)
+    engine = lazy.engine  # the real engine, built on first use
+    assert isinstance(engine, DockerEngine)
     assert engine.options == DockerOptions(
         base_url="ssh://ada@hpc.example.org",
         pull_policy="never",
@@ -690,8 +693,9 @@ def test_bad_options_stop_start_up_naming_the_field(
 
 def test_shutdown_closes_the_client(rosetta_kernel_factory: Callable[..., Kernel], fakes: Fakes) -> None:
     kernel = rosetta_kernel_factory({"docker": rosetta_docker.plugin})
-    engine = kernel.engines.get("docker")
-    assert isinstance(engine, DockerEngine)
+    lazy = kernel.engines.get("docker")
+    assert isinstance(lazy, LazyDockerEngine)
+    engine = lazy.engine
     engine._factory = fakes.factory
     engine.list_handles(ScriptedExecutor())
     kernel.close()
@@ -718,3 +722,16 @@ def test_an_unreachable_daemon_leaves_tasks_unknown_not_failed(
         engine.poll(task.handle or "", executor)
     events = kernel.store.task_events(task.id)
     assert "cannot reach the daemon" in events[-1].detail
+
+
+def test_the_plugin_does_not_import_the_sdk() -> None:
+    # kernel start-up must not pay for the docker SDK (and paramiko) until the engine is used
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rosetta_docker.plugin; "
+        "print('docker' in sys.modules, 'rosetta_docker.engine' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "False"]
