@@ -228,7 +228,10 @@ class Orchestrator:
         try:
             engine.start(spec, executor)
         except BackendUnavailable as exc:
-            return self.move(task, S.UNKNOWN, f"cannot reach engine: {exc}")
+            # a task is not left waiting on an engine that is down: it fails, naming the engine
+            # and the cause; should the container exist after all, the orphan sweep removes it
+            reason = f"engine {engine.name!r} is not available: {exc}"
+            return self.move(task, S.FAILED, reason, error=reason)
         except BackendError as exc:
             return self.move(task, S.FAILED, f"start failed: {exc}", error=f"start failed: {exc}")
         fresh = self.kernel.store.get_task(task.id)

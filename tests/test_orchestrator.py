@@ -169,14 +169,14 @@ def test_start_failure_is_recorded_not_raised(kernel: Kernel, engine: FakeEngine
     assert task.status is S.FAILED and "image not found" in (task.error or "")
 
 
-def test_start_with_unreachable_engine_is_unknown_then_retried(kernel: Kernel, engine: FakeEngine) -> None:
+def test_start_on_an_unreachable_engine_fails_naming_it(kernel: Kernel, engine: FakeEngine) -> None:
     engine.unavailable = True
     task = run(kernel)
-    assert task.status is S.UNKNOWN
+    assert task.status is S.FAILED
+    assert task.error == "engine 'fake' is not available: fake engine is unreachable"
     engine.unavailable = False
-    kernel.orchestrator.reconcile()
-    assert kernel.store.get_task(task.id).status is S.RUNNING
-    assert engine.starts == 1
+    kernel.orchestrator.reconcile()  # the platform goes on; the failed task stays failed
+    assert kernel.store.get_task(task.id).status is S.FAILED and engine.starts == 0
 
 
 def test_container_missing_while_starting_is_started_again(kernel: Kernel, engine: FakeEngine) -> None:

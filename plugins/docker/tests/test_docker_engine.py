@@ -702,26 +702,34 @@ def test_shutdown_closes_the_client(rosetta_kernel_factory: Callable[..., Kernel
     fakes.api.close.assert_called_once_with()
 
 
-def test_an_unreachable_daemon_leaves_tasks_unknown_not_failed(
+def test_an_unreachable_daemon_fails_new_tasks_and_leaves_running_ones_unknown(
     rosetta_kernel_factory: Callable[..., Kernel],
 ) -> None:
-    # start-up does not ask the daemon; the first reconcile pass finds the engine unreachable
+    # start-up does not ask the daemon
     kernel = rosetta_kernel_factory(
         {"docker": rosetta_docker.plugin}, plugin_options={"docker": {"base_url": NOWHERE}}
     )
     kernel.store.add(Software(name="bb", image="testbed-busybox", registry="localhost", interface_port=8080))
     kernel.store.add(Computing(name="here", engines=("docker",)))
     task = kernel.orchestrator.run_task(owner="ada", software="bb", computing="here")
-    assert task.status is TaskStatus.UNKNOWN, task
+    # a new task fails at once, naming the engine and the cause
+    assert task.status is TaskStatus.FAILED, task
+    assert task.error is not None and task.error.startswith("engine 'docker' is not available")
+    assert f"cannot reach the daemon at {NOWHERE}" in task.error
+    # a task that was running when the daemon went away is unknown, never failed
+    running = kernel.orchestrator.create_task(owner="ada", software="bb", computing="here")
+    kernel.store.transition(running.id, TaskStatus.CREATED, TaskStatus.QUEUED)
+    kernel.store.transition(
+        running.id, TaskStatus.QUEUED, TaskStatus.STARTING, handle=f"rosetta-{running.id}"
+    )
+    kernel.store.transition(running.id, TaskStatus.STARTING, TaskStatus.RUNNING)
     report = kernel.orchestrator.reconcile()
-    assert kernel.store.get_task(task.id).status is TaskStatus.UNKNOWN
-    assert any("cannot reach the daemon" in error for error in report.errors), report
+    assert kernel.store.get_task(running.id).status is TaskStatus.UNKNOWN
+    assert any("cannot reach the daemon" in error for error in report.errors) or report.unknown == 1
     engine = kernel.engines.get("docker")
     executor = kernel.executor_for(kernel.store.get(Computing, "here"))
     with pytest.raises(BackendUnavailable, match=f"cannot reach the daemon at {NOWHERE}"):
-        engine.poll(task.handle or "", executor)
-    events = kernel.store.task_events(task.id)
-    assert "cannot reach the daemon" in events[-1].detail
+        engine.poll(f"rosetta-{running.id}", executor)
 
 
 def test_the_plugin_does_not_import_the_sdk() -> None:
