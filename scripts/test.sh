@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Set up everything and run the whole test suite: the testbed (Podman, Docker, Slurm + munge,
-# PBS-style commands, sshd on loopback; needs root), the virtualenv, then ruff, mypy and pytest.
+# PBS-style commands, sshd on loopback; needs root), the images (Jupyter, desktop, SSH, HTTP; built
+# from Debian packages, cached), the virtualenv, then ruff, mypy and pytest.
 # Usage: sudo bash scripts/test.sh [pytest args...]
 #   ROSETTA_TESTBED=0       skip the testbed (tests that need a missing component skip themselves)
 #   ROSETTA_KEEP_TESTBED=1  leave the testbed's daemons running afterwards (default: stop them)
@@ -16,6 +17,7 @@ if [ "${ROSETTA_TESTBED:-1}" = 1 ]; then
   if [ "${ROSETTA_KEEP_TESTBED:-0}" != 1 ]; then
     trap 'bash testbed/teardown.sh >/dev/null 2>&1 || true' EXIT
   fi
+  bash images/build.sh
 fi
 bash scripts/setup-dev.sh
 PY=.venv/bin
@@ -24,7 +26,7 @@ echo "== ruff" >&2
 "$PY/ruff" check .
 "$PY/ruff" format --check .
 echo "== mypy --strict" >&2
-packages=(rosetta_core)
+packages=(rosetta_core images/smoke.py)
 for init in plugins/*/rosetta_*/__init__.py; do packages+=("$(dirname "$init")"); done
 "$PY/mypy" "${packages[@]}"
 echo "== pytest" >&2

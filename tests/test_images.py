@@ -1,0 +1,118 @@
+"""The real images (images/build.sh) run as tasks on every engine, through the whole kernel.
+
+For each engine (Podman, Docker, Apptainer) and each image of the starter catalogue: a task is
+started by the orchestrator, the interface is checked for real (the page; Jupyter runs code in a
+kernel over its WebSocket; noVNC's page and websockify's RFB handshake; an SSH login with the
+task's token), and the task is stopped, leaving nothing behind. An image or engine that is not
+available is skipped with the reason (build them with ``bash images/build.sh``).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+
+from rosetta_core.cli import load_catalogue
+from rosetta_core.kernel import Kernel
+from rosetta_core.model import Computing, TaskStatus
+
+ROOT = Path(__file__).resolve().parent.parent
+SIF_DIR = Path("/var/lib/rosetta-images/sif")
+CATALOGUE = {s.name: s for s in load_catalogue(str(ROOT / "images" / "catalogue.toml"))}
+ENGINES = ("podman", "docker", "singularity")
+
+pytestmark = pytest.mark.testbed
+
+
+def load_smoke() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("rosetta_images_smoke", ROOT / "images" / "smoke.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is made
+    spec.loader.exec_module(module)
+    return module
+
+
+smoke = load_smoke()
+
+
+def missing(engine: str, image: str) -> str | None:
+    """Why ``image`` cannot run on ``engine`` here, or ``None``."""
+    ref = f"localhost/rosetta-{image}:latest"
+    if engine == "singularity":
+        if image == "ssh":
+            # Apptainer gives the container the host's users and root no capabilities, so sshd
+            # cannot create the login user nor switch to it (images/README.md)
+            return "an SSH server cannot run under Apptainer"
+        if shutil.which("apptainer") is None:
+            return "apptainer is not installed (testbed/setup.sh)"
+        sif = SIF_DIR / f"rosetta-{image}_latest.sif"
+        return None if sif.exists() else f"{sif} is missing (bash images/build.sh)"
+    if shutil.which(engine) is None:
+        return f"{engine} is not installed (testbed/setup.sh)"
+    probe = subprocess.run([engine, "image", "inspect", ref], capture_output=True, timeout=60, check=False)
+    return None if probe.returncode == 0 else f"{ref} is not in {engine} (bash images/build.sh)"
+
+
+def plugin_options(engine: str) -> dict[str, object]:
+    if engine == "singularity":
+        return {"sif_dir": str(SIF_DIR)}
+    return {"pull_policy": "never"}
+
+
+@pytest.fixture
+def kernel_for(rosetta_kernel_factory: Callable[..., Kernel]) -> Callable[[str], Kernel]:
+    def make(engine: str) -> Kernel:
+        module = importlib.import_module(f"rosetta_{engine}.plugin")
+        kernel = rosetta_kernel_factory({engine: module}, plugin_options={engine: plugin_options(engine)})
+        for software in CATALOGUE.values():
+            kernel.store.add(software)
+        kernel.store.add(Computing(name="here", engines=(engine,)))
+        return kernel
+
+    return make
+
+
+CHECKS = {"http": "check_http", "jupyter": "check_jupyter", "desktop": "check_desktop", "ssh": "check_ssh"}
+
+
+@pytest.mark.parametrize("image", sorted(CHECKS))
+@pytest.mark.parametrize("engine", ENGINES)
+def test_image_runs_as_a_task(kernel_for: Callable[[str], Kernel], engine: str, image: str) -> None:
+    reason = missing(engine, image)
+    if reason:
+        pytest.skip(reason)
+    kernel = kernel_for(engine)
+    timeout = smoke.START_TIMEOUT[image]
+    task = kernel.orchestrator.run_task(owner="ada", software=image, computing="here")
+    try:
+        deadline = time.monotonic() + timeout
+        while task.status is not TaskStatus.RUNNING and time.monotonic() < deadline:
+            assert not task.status.is_terminal, f"{task.status.value}: {task.error}"
+            time.sleep(0.2)
+            kernel.orchestrator.reconcile()
+            task = kernel.store.get_task(task.id)
+        assert task.status is TaskStatus.RUNNING and task.interface_port is not None, task
+        target = smoke.Target(
+            image=image,
+            host=task.interface_host or "127.0.0.1",
+            port=task.interface_port,
+            token=task.auth_token or "",
+            user=task.owner,
+            base_url="/",
+            deadline=time.monotonic() + timeout,
+        )
+        getattr(smoke, CHECKS[image])(target)
+    finally:
+        stopped = kernel.orchestrator.stop_task(task.id)
+    assert stopped.status is TaskStatus.STOPPED
+    executor = kernel.executor_for(kernel.store.get(Computing, "here"))
+    assert task.handle not in kernel.engines.get(engine).list_handles(executor)
