@@ -23,8 +23,8 @@ bash scripts/setup-dev.sh
 PY=.venv/bin
 
 echo "== ruff" >&2
-"$PY/ruff" check .
-"$PY/ruff" format --check .
+"$PY/ruff" check --no-cache .
+"$PY/ruff" format --no-cache --check .
 echo "== mypy --strict" >&2
 packages=(rosetta_core images/smoke.py)
 for init in plugins/*/rosetta_*/__init__.py; do packages+=("$(dirname "$init")"); done

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sleep_engine
 
+import sleep_engine
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software
 

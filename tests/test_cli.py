@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import install_fake_distribution
 
+from conftest import install_fake_distribution
 from rosetta_core.cli import build_parser, main
 
 TESTS = Path(__file__).resolve().parent

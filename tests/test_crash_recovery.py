@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 
 import pytest
-import sleep_engine
 
+import sleep_engine
 from rosetta_core.config import parse_config
 from rosetta_core.engines import INSTANCE_LABEL, TaskSpec, handle_for
 from rosetta_core.kernel import Kernel, create_kernel

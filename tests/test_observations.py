@@ -6,8 +6,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import add_defaults
 
+from conftest import add_defaults
 from rosetta_core import hookimpl
 from rosetta_core.engines import Observation, Observed
 from rosetta_core.kernel import Kernel

@@ -6,8 +6,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import sleep_engine
 
+import sleep_engine
 from rosetta_core.engines import ContainerEngine
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, TaskStatus

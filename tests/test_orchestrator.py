@@ -7,8 +7,8 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import add_defaults
 
+from conftest import add_defaults
 from rosetta_core import hookimpl
 from rosetta_core.engines import INSTANCE_LABEL, Observation, Observed, TaskSpec, handle_for
 from rosetta_core.errors import (

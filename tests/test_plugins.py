@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import install_fake_distribution
 
+from conftest import install_fake_distribution
 from rosetta_core.config import parse_config
 from rosetta_core.errors import DuplicateNameError, PluginError
 from rosetta_core.kernel import create_kernel

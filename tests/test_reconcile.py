@@ -8,8 +8,8 @@ from typing import Any
 
 import attrs
 import pytest
-from conftest import add_defaults
 
+from conftest import add_defaults
 from rosetta_core import hookimpl
 from rosetta_core.engines import INSTANCE_LABEL, Observed, TaskSpec, handle_for
 from rosetta_core.kernel import Kernel

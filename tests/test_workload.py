@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sleep_engine
-from slurm_minimal import MinimalSlurm
 
+import sleep_engine
 from rosetta_core import create_kernel, hookimpl
 from rosetta_core.config import parse_config
 from rosetta_core.engines import handle_for
@@ -23,6 +22,7 @@ from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, ComputingKind, Software, TaskStatus
 from rosetta_core.testing.contracts import WorkloadManagerContract
 from rosetta_core.workload import NO_WORKLOAD_MANAGER, WorkloadManager
+from slurm_minimal import MinimalSlurm
 
 
 def slurm_is_up() -> bool:

@@ -22,15 +22,15 @@ from typing import Any
 import docker
 import docker.errors
 import pytest
-import rosetta_docker.plugin
-from rosetta_docker.engine import DockerEngine, DockerOptions, connect
 
+import rosetta_docker.plugin
 from rosetta_core.engines import Bind, Observed, Resources, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
 from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software, TaskStatus
 from rosetta_core.testing.contracts import HOSTILE, EngineContract, wait_for
+from rosetta_docker.engine import DockerEngine, DockerOptions, connect
 
 IMAGE = "localhost/testbed-busybox:latest"
 PAGE = "testbed-busybox OK"

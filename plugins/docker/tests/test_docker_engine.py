@@ -19,7 +19,14 @@ import docker.errors
 import pytest
 import requests
 import requests.exceptions
+
 import rosetta_docker.plugin
+from rosetta_core.engines import Bind, ContainerEngine, Observed, Resources, TaskSpec
+from rosetta_core.errors import BackendError, BackendUnavailable, ConfigError
+from rosetta_core.kernel import Kernel
+from rosetta_core.model import Computing, Software, TaskStatus
+from rosetta_core.testing.contracts import HOSTILE
+from rosetta_core.testing.fakes import ScriptedExecutor
 from rosetta_docker.engine import (
     DEFAULT_URL,
     DockerEngine,
@@ -30,13 +37,6 @@ from rosetta_docker.engine import (
     parse_inspect,
 )
 from rosetta_docker.plugin import LazyDockerEngine
-
-from rosetta_core.engines import Bind, ContainerEngine, Observed, Resources, TaskSpec
-from rosetta_core.errors import BackendError, BackendUnavailable, ConfigError
-from rosetta_core.kernel import Kernel
-from rosetta_core.model import Computing, Software, TaskStatus
-from rosetta_core.testing.contracts import HOSTILE
-from rosetta_core.testing.fakes import ScriptedExecutor
 
 NAME = "rosetta-0123abcd"
 IMAGE = "localhost/testbed-busybox:latest"

@@ -17,15 +17,15 @@ import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
-import rosetta_podman.plugin
-from rosetta_podman.engine import PodmanEngine, PodmanOptions
 
+import rosetta_podman.plugin
 from rosetta_core.engines import Observed, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
 from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software, TaskStatus
 from rosetta_core.testing.contracts import HOSTILE, EngineContract, wait_for
+from rosetta_podman.engine import PodmanEngine, PodmanOptions
 
 IMAGE = "localhost/testbed-busybox:latest"
 PAGE = "testbed-busybox OK"

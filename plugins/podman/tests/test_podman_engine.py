@@ -12,15 +12,15 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import rosetta_podman.plugin
-from rosetta_podman.engine import PodmanEngine, PodmanOptions, merge_logs, parse_inspect
 
+import rosetta_podman.plugin
 from rosetta_core.engines import Bind, ContainerEngine, Observed, Resources, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable, CommandTimeout, ConfigError, ExecutorError
 from rosetta_core.executors import LocalExecutor
 from rosetta_core.kernel import Kernel
 from rosetta_core.testing.contracts import HOSTILE
 from rosetta_core.testing.fakes import ScriptedExecutor
+from rosetta_podman.engine import PodmanEngine, PodmanOptions, merge_logs, parse_inspect
 
 NAME = "rosetta-0123abcd"
 INSPECT = ["podman", "container", "inspect", "--format", "json", NAME]

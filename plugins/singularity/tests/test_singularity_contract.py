@@ -24,16 +24,16 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import rosetta_singularity.plugin
-from rosetta_singularity import launcher
-from rosetta_singularity.engine import SingularityEngine, SingularityOptions
 
+import rosetta_singularity.plugin
 from rosetta_core.engines import Bind, Observed, Resources, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
 from rosetta_core.executors import Executor, LocalExecutor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software, TaskStatus, new_id
 from rosetta_core.testing.contracts import HOSTILE, EngineContract, wait_for
+from rosetta_singularity import launcher
+from rosetta_singularity.engine import SingularityEngine, SingularityOptions
 
 BUSYBOX_SIF = "/var/lib/testbed/sif/testbed-busybox.sif"
 BUSYBOX_ROOTFS = "/var/lib/testbed/rootfs/busybox"

@@ -15,17 +15,8 @@ from typing import Any
 
 import attrs
 import pytest
-import rosetta_singularity.plugin
-from rosetta_singularity.engine import (
-    HELPER_SOURCE,
-    SingularityEngine,
-    SingularityOptions,
-    env_flag_keeps,
-    image_candidates,
-    parse_poll,
-    sif_file_name,
-)
 
+import rosetta_singularity.plugin
 from rosetta_core.engines import Bind, ContainerEngine, Observed, Resources, TaskSpec
 from rosetta_core.errors import (
     BackendError,
@@ -39,6 +30,15 @@ from rosetta_core.executors import LocalExecutor
 from rosetta_core.kernel import Kernel
 from rosetta_core.testing.contracts import HOSTILE
 from rosetta_core.testing.fakes import ScriptedExecutor
+from rosetta_singularity.engine import (
+    HELPER_SOURCE,
+    SingularityEngine,
+    SingularityOptions,
+    env_flag_keeps,
+    image_candidates,
+    parse_poll,
+    sif_file_name,
+)
 
 NAME = "rosetta-0123abcd"
 SCRATCH = "/scratch/rs"

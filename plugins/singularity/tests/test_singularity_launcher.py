@@ -20,14 +20,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rosetta_singularity import launcher
-from rosetta_singularity.engine import SingularityEngine, SingularityOptions
 
 from rosetta_core.engines import Observation, Observed, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
 from rosetta_core.executors import LocalExecutor
 from rosetta_core.model import new_id
 from rosetta_core.testing.contracts import HOSTILE, wait_for
+from rosetta_singularity import launcher
+from rosetta_singularity.engine import SingularityEngine, SingularityOptions
 
 FAKE_APPTAINER = """\
 import os, sys
