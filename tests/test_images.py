@@ -116,3 +116,37 @@ def test_image_runs_as_a_task(kernel_for: Callable[[str], Kernel], engine: str, 
     assert stopped.status is TaskStatus.STOPPED
     executor = kernel.executor_for(kernel.store.get(Computing, "here"))
     assert task.handle not in kernel.engines.get(engine).list_handles(executor)
+
+
+def remove_behind_the_platforms_back(engine: str, handle: str, kernel: Kernel) -> None:
+    if engine == "singularity":
+        executor = kernel.executor_for(kernel.store.get(Computing, "here"))
+        kernel.engines.get(engine).stop(handle, executor)  # the engine's own removal, unrecorded
+    else:
+        subprocess.run([engine, "rm", "-f", handle], capture_output=True, timeout=60, check=True)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_reconcile_on_a_real_engine(kernel_for: Callable[[str], Kernel], engine: str) -> None:
+    """An orphan (this instance's label, no row) is removed; a vanished container fails its task."""
+    reason = missing(engine, "http")
+    if reason:
+        pytest.skip(reason)
+    kernel = kernel_for(engine)
+    executor = kernel.executor_for(kernel.store.get(Computing, "here"))
+    backend = kernel.engines.get(engine)
+    # an orphan: started with this instance's label, but its row is gone
+    doomed = kernel.orchestrator.run_task(owner="ada", software="http", computing="here")
+    assert doomed.handle is not None
+    with kernel.store.write() as db:
+        db.execute("DELETE FROM task_events WHERE task_id = ?", [doomed.id])
+        db.execute("DELETE FROM tasks WHERE id = ?", [doomed.id])
+    # a task whose container vanishes
+    victim = kernel.orchestrator.run_task(owner="ada", software="http", computing="here")
+    assert victim.handle is not None
+    remove_behind_the_platforms_back(engine, victim.handle, kernel)
+    report = kernel.orchestrator.reconcile()
+    assert report.orphans_stopped == [doomed.handle]
+    assert doomed.handle not in backend.list_handles(executor)
+    failed = kernel.store.get_task(victim.id)
+    assert failed.status is TaskStatus.FAILED and failed.error == "the container disappeared"
