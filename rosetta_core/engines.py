@@ -8,7 +8,7 @@ can embed its argv in a batch script; the other methods act through an :class:`E
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -134,3 +134,20 @@ class ContainerEngine(Protocol):
     def logs(self, handle: str, executor: Executor, *, tail: int = 1000) -> str: ...
 
     def list_handles(self, executor: Executor) -> Sequence[str]: ...
+
+
+ProgressReport = Callable[[str], None]
+"""Receives one line of progress (``"pulling layer 3/7: 41 MB"``); calls may be frequent."""
+
+
+@runtime_checkable
+class PullingEngine(Protocol):
+    """An engine that can make an image available before starting it, reporting progress.
+
+    The orchestrator calls ``pull`` (when the engine has it) after the task is ``starting`` and
+    before ``start``; each progress line becomes a progress event of the task. ``pull`` honours
+    the engine's pull policy (a local image and a policy of ``missing`` means nothing to do) and
+    raises :class:`~rosetta_core.errors.BackendError` when the image cannot be had.
+    """
+
+    def pull(self, spec: TaskSpec, executor: Executor, progress: ProgressReport) -> None: ...

@@ -200,6 +200,20 @@ def rosetta_task_event(task: Task, event: TaskEvent, kernel: Kernel) -> None:
 
 
 @hookspec
+def rosetta_task_progress(task: Task, event: TaskEvent, kernel: Kernel) -> None:
+    """Observe progress of long work on a task (an image pull, say); the status is unchanged.
+
+    Called after the progress event is committed. Progress is rate-limited by the orchestrator
+    (about one event a second, and the last one).
+
+    :param task: the task as stored.
+    :param event: the persisted event; ``from_status`` equals ``to_status``, ``detail`` says what.
+    :param kernel: the kernel.
+    :return: ignored.
+    """
+
+
+@hookspec
 def rosetta_task_created(task: Task, kernel: Kernel) -> None:
     """Observe a task that was just created (status ``created``).
 

@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from rosetta_core.engines import (
     ContainerEngine,
     Observation,
+    ProgressReport,
+    PullingEngine,
     TaskSpec,
     handle_for,
 )
@@ -71,6 +74,8 @@ ALLOWED: Mapping[TaskStatus, frozenset[TaskStatus]] = {
     S.FAILED: frozenset(),
     S.STOPPED: frozenset(),
 }
+PROGRESS_INTERVAL = 1.0  # seconds between two progress events of one task
+
 _STATUS_HOOKS = {
     S.CREATED: "rosetta_task_created",
     S.QUEUED: "rosetta_task_queued",
@@ -185,8 +190,39 @@ class Orchestrator:
         spec = self.build_spec(task, sw, comp)
         if wm is None:
             task = self.move(task, S.STARTING, STARTING_DETAIL, handle=spec.name)
+            if isinstance(engine, PullingEngine):
+                try:
+                    engine.pull(spec, executor, self._progress_reporter(task))
+                except BackendUnavailable as exc:
+                    reason = f"engine {engine.name!r} is not available: {exc}"
+                    return self.move(self.kernel.store.get_task(task.id), S.FAILED, reason, error=reason)
+                except BackendError as exc:
+                    reason = f"cannot get image {spec.image}: {exc}"
+                    return self.move(self.kernel.store.get_task(task.id), S.FAILED, reason, error=reason)
             return self.start_container(task, spec, engine, executor)
         return self._submit(task, spec, engine, executor, wm)
+
+    def _progress_reporter(self, task: Task) -> ProgressReport:
+        """A progress callback recording at most one event a second (and always the first)."""
+        last = [0.0]
+
+        def report(line: str) -> None:
+            now = time.monotonic()
+            if now - last[0] < PROGRESS_INTERVAL:
+                return
+            last[0] = now
+            self.note(task.id, line)
+
+        return report
+
+    def note(self, task_id: str, detail: str) -> None:
+        """Record a progress event on a task and call ``rosetta_task_progress``."""
+        event = self.kernel.store.note(task_id, detail)
+        task = self.kernel.store.get_task(task_id)
+        try:
+            self.kernel.pm.hook.rosetta_task_progress(task=task, event=event, kernel=self.kernel)
+        except Exception:
+            log.exception("a task progress hook failed for task %s", task_id)
 
     def _submit(
         self, task: Task, spec: TaskSpec, engine: ContainerEngine, executor: Executor, wm: WorkloadManager

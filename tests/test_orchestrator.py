@@ -676,3 +676,29 @@ def test_protected_software_gets_a_task_token(kernel: Kernel, engine: FakeEngine
     assert kernel.store.get_task(task.id).auth_token == task.auth_token
     assert "auth_token" not in repr(task) and task.auth_token not in repr(task)
     assert run(kernel).auth_token is None  # no auth convention, no token
+
+
+def test_pull_progress_becomes_task_events(kernel: Kernel, engine: FakeEngine, recorder: Recorder) -> None:
+    engine.pull_progress = ["resolving localhost/web", "layer 1/2", "layer 2/2"]
+    seen: list[str] = []
+
+    class Watcher:
+        @hookimpl
+        def rosetta_task_progress(self, task: Task, event: Any) -> None:
+            seen.append(event.detail)
+
+    kernel.pm.register(Watcher(), name="watcher")
+    task = run(kernel)
+    assert task.status is S.RUNNING
+    events = kernel.store.task_events(task.id)
+    notes = [e for e in events if e.from_status is e.to_status]
+    # rate-limited: the first line is always recorded, the burst after it within a second is not
+    assert [e.detail for e in notes] == ["resolving localhost/web"] and seen == ["resolving localhost/web"]
+    assert notes[0].to_status is S.STARTING
+
+
+def test_a_failed_pull_fails_the_task(kernel: Kernel, engine: FakeEngine) -> None:
+    engine.fail_pull = "manifest unknown"
+    task = run(kernel)
+    assert task.status is S.FAILED and task.error == "cannot get image local/web:latest: manifest unknown"
+    assert engine.starts == 0

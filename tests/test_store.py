@@ -202,3 +202,16 @@ def test_exact_name_wins_and_ambiguity_is_refused(rosetta_store: Store) -> None:
         rosetta_store.find_task(other.id[:6])
     assert rosetta_store.find_task(other.id[:8]) == other
     assert rosetta_store.find_task(named.id) == named
+
+
+def test_note_records_progress_without_touching_the_row(rosetta_store: Store) -> None:
+    task = make_task()
+    rosetta_store.create_task(task)
+    event = rosetta_store.note(task.id, "pulling: 40%")
+    assert (event.seq, event.from_status, event.to_status, event.detail) == (
+        2,
+        S.CREATED,
+        S.CREATED,
+        "pulling: 40%",
+    )
+    assert rosetta_store.get_task(task.id) == task  # updated_at untouched: no compare-and-set disturbed

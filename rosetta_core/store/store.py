@@ -213,6 +213,20 @@ class Store:
             db.table("task_events").insert(_event_row(event))
         return updated, event
 
+    def note(self, task_id: str, detail: str) -> TaskEvent:
+        """Record a progress event: the task's status does not change (``from_status`` equals
+        ``to_status``) and the row is not touched, so no compare-and-set is disturbed."""
+        with self.write() as db:
+            task = self.get_task(task_id)
+            seq = db.execute(
+                "SELECT COALESCE(MAX(seq), 0) + 1 FROM task_events WHERE task_id = ?", [task_id]
+            ).fetchone()[0]
+            event = TaskEvent(
+                task_id=task_id, seq=seq, from_status=task.status, to_status=task.status, detail=detail[:2000]
+            )
+            db.table("task_events").insert(_event_row(event))
+        return event
+
     def claim_handle(self, task_id: str, handle: str) -> bool:
         """Set the handle of an active task that has none; ``False`` if it has one (or ended)."""
         with self.write() as db:

@@ -7,7 +7,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
@@ -110,6 +110,8 @@ class FakeEngine:
         self.fail_start: str | None = None
         self.starts = 0
         self.next_port = 20000
+        self.pull_progress: list[str] = []  # lines ``pull`` reports
+        self.fail_pull: str | None = None
 
     def _check(self) -> None:
         if self.unavailable:
@@ -117,6 +119,13 @@ class FakeEngine:
 
     def build_command(self, spec: TaskSpec) -> list[str]:
         return [self.name, "run", "--name", spec.name, spec.image, *spec.command]
+
+    def pull(self, spec: TaskSpec, executor: Executor, progress: Callable[[str], None]) -> None:
+        self._check()
+        for line in self.pull_progress:
+            progress(line)
+        if self.fail_pull:
+            raise BackendError(self.fail_pull)
 
     def start(self, spec: TaskSpec, executor: Executor) -> str:
         self._check()
