@@ -15,12 +15,12 @@ import shutil
 import sqlite3
 import sys
 import threading
-import tomllib
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from rosetta_core.catalogue import load_catalogue
 from rosetta_core.config import check_interval
-from rosetta_core.errors import ConfigError, PluginError, RosettaError, ValidationError
+from rosetta_core.errors import ConfigError, PluginError, RosettaError
 from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.model import Computing, Software, Task, TaskStatus
 from rosetta_core.serde import structure, unstructure
@@ -147,30 +147,6 @@ def cmd_software_import(args: argparse.Namespace) -> int:
     data = {"added": [s.name for s in added], "kept": sorted({s.name for s in entries} & existing)}
     _emit(args, data, lambda: f"added {len(added)} software, kept {len(data['kept'])} already present")
     return 0
-
-
-def load_catalogue(path: str) -> list[Software]:
-    """Read and validate a software catalogue (``[[software]]`` tables); all or nothing."""
-    try:
-        with open(path, "rb") as fh:
-            data = tomllib.load(fh)
-    except OSError as exc:
-        raise ConfigError(f"cannot read catalogue {path}: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"catalogue {path} is not valid TOML: {exc}") from None
-    entries = data.get("software")
-    if not isinstance(entries, list):
-        raise ConfigError(f"catalogue {path} has no [[software]] entries")
-    problems: list[str] = []
-    software: list[Software] = []
-    for index, entry in enumerate(entries):
-        try:
-            software.append(structure(entry, Software, what="software", path=f"$.software[{index}]"))
-        except ValidationError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ValidationError(f"catalogue {path}", problems)
-    return software
 
 
 def cmd_software_list(args: argparse.Namespace) -> int:

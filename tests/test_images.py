@@ -20,7 +20,7 @@ from types import ModuleType
 
 import pytest
 
-from rosetta_core.cli import load_catalogue
+from rosetta_core.catalogue import load_catalogue
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, TaskStatus
 
