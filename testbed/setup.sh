@@ -8,8 +8,9 @@
 #
 # Usage:  sudo ./setup.sh [--check]         (--check: no installs/starts, smoke tests only)
 # Knobs (environment):
-#   TESTBED_COMPONENTS  default "podman rootless docker slurm slurmdbd pbs ssh apptainer"
-#   TESTBED_OPTIONAL    components whose failure does not make the script exit 1 (default "apptainer slurmdbd")
+#   TESTBED_COMPONENTS  default "podman rootless docker slurm slurmdbd pbs ssh apptainer registry"
+#   TESTBED_OPTIONAL    components whose failure does not make the script exit 1
+#                       (default "apptainer slurmdbd registry")
 #   TESTBED_SMOKE       1 (default) = run end-to-end smoke tests at the end
 #   TESTBED_USER        unprivileged test user (default tbuser)   TESTBED_SSH_PORT (default 2222)
 #   TESTBED_STATE       persistent state (default /var/lib/testbed)  TESTBED_RUN (default /run/testbed)
@@ -24,8 +25,8 @@ TB_RUN=${TESTBED_RUN:-/run/testbed}
 TB_LOG=${TESTBED_LOG:-/var/log/testbed}
 TB_USER=${TESTBED_USER:-tbuser}
 TB_SSH_PORT=${TESTBED_SSH_PORT:-2222}
-TB_COMPONENTS=${TESTBED_COMPONENTS:-"podman rootless docker slurm slurmdbd pbs ssh apptainer"}
-TB_OPTIONAL=${TESTBED_OPTIONAL:-"apptainer slurmdbd"}
+TB_COMPONENTS=${TESTBED_COMPONENTS:-"podman rootless docker slurm slurmdbd pbs ssh apptainer registry"}
+TB_OPTIONAL=${TESTBED_OPTIONAL:-"apptainer slurmdbd registry"}
 TB_SMOKE=${TESTBED_SMOKE:-1}
 TB_APPTAINER_SUITES=${TESTBED_APPTAINER_SUITES:-"sid testing"}
 # the Debian mirror this machine already uses (first URIs line of its apt sources)
@@ -33,6 +34,8 @@ TB_MIRROR=${TESTBED_DEBIAN_MIRROR:-$(sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*
 [ -n "$TB_MIRROR" ] || TB_MIRROR=$(awk '$1 == "deb" && $2 !~ /security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
 IMG_BB=localhost/testbed-busybox:latest    # busybox httpd on :8080 serving /www
 IMG_PY=localhost/testbed-python:latest     # python3 -m http.server 8000 serving /srv
+TB_REGISTRY=127.0.0.1:5000                 # docker-registry (distribution) on loopback, plain HTTP
+REG_BB=$TB_REGISTRY/testbed/busybox:latest # IMG_BB pushed into it (component registry)
 RECIPE_VERSION=3                           # bump to force rebuilding rootfs/images/SIFs
 CHECK_ONLY=0
 [ "${1:-}" = "--check" ] && CHECK_ONLY=1
@@ -99,6 +102,7 @@ packages() {
   want slurmdbd && pk+=(slurmdbd mariadb-server)
   want pbs && pk+=(slurm-wlm-torque)
   want ssh && pk+=(openssh-server)
+  want registry && pk+=(docker-registry)
   want apptainer && pk+=(patchelf squashfs-tools squashfuse fuse2fs e2fsprogs containernetworking-plugins libseccomp2 libsqlite3-0 binutils)
   local missing
   missing=$(pkg_missing "${pk[@]}" | sort -u | tr '\n' ' ')
@@ -484,6 +488,60 @@ PY
   chmod 0644 "$TB_STATE/sif/"*.sif
 }
 
+# ---------------------------------------------------------------- 8b. image registry on loopback
+# distribution 2.8 (Debian's docker-registry), plain HTTP on 127.0.0.1:5000 only, started by hand
+# (no systemd; policy-rc.d keeps the package's own service from starting). Docker treats
+# 127.0.0.0/8 registries as insecure by default; podman needs --tls-verify=false.
+registry_setup() {
+  local d="$TB_STATE/registry"
+  mkdir -p "$d/data"
+  cat > "$d/config.yml.tmp" <<EOF
+# managed by testbed setup.sh
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $d/data
+  delete:
+    enabled: true
+http:
+  addr: $TB_REGISTRY
+  headers:
+    X-Content-Type-Options: [nosniff]
+EOF
+  if ! cmp -s "$d/config.yml.tmp" "$d/config.yml" && pid_alive "$TB_RUN/registry.pid" docker-registry; then
+    local old; old=$(tr -dc '0-9' < "$TB_RUN/registry.pid")   # ours, running an older config: restart it
+    kill -TERM "$old"
+    local i; for ((i = 0; i < 50; i++)); do running "$old" || break; sleep 0.2; done
+    running "$old" && { echo "registry (pid $old) did not stop" >&2; return 1; }
+    rm -f "$TB_RUN/registry.pid"   # (a zombie keeps its comm until init reaps it)
+  fi
+  mv "$d/config.yml.tmp" "$d/config.yml"
+  if ! pid_alive "$TB_RUN/registry.pid" docker-registry; then
+    if tcp_open 127.0.0.1 "${TB_REGISTRY##*:}"; then
+      echo "something not started by testbed listens on $TB_REGISTRY" >&2; return 1
+    fi
+    setsid bash -c 'echo $$ > "$1"; exec /usr/bin/docker-registry serve "$2"' _ "$TB_RUN/registry.pid" "$d/config.yml" \
+      >>"$TB_LOG/registry.log" 2>&1 </dev/null &
+    wait_for 15 curl -fsS -m 2 -o /dev/null "http://$TB_REGISTRY/v2/"
+  fi
+  curl -fsS -m 5 -o /dev/null "http://$TB_REGISTRY/v2/"
+  # push IMG_BB unless the registry already holds this very image (stamp = the local image id)
+  local id stamp="$d/pushed-busybox"
+  id=$(podman image inspect --format '{{.Id}}' "$IMG_BB")
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$id" ] \
+     || ! curl -fsS -m 5 -o /dev/null -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+          -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+          "http://$TB_REGISTRY/v2/testbed/busybox/manifests/latest"; then
+    podman push -q --tls-verify=false "$IMG_BB" "$REG_BB" >>"$TB_LOG/registry.log" 2>&1 \
+      || { tail -5 "$TB_LOG/registry.log" >&2; return 1; }
+    echo "$id" > "$stamp"
+  fi
+}
+
 # ---------------------------------------------------------------- 9. smoke tests
 # docker-proxy accepts before the server in the container listens ('Empty reply'): retry by hand
 http_get() { local i; for ((i = 0; i < 50; i++)); do curl -fsS -m 3 "$1" 2>/dev/null && return 0; sleep 0.2; done; curl -fsS -m 3 "$1"; }
@@ -515,6 +573,9 @@ smoke_apptainer() {
   # (no `| grep -q` under pipefail: grep exiting early SIGPIPEs the writer -> rc 141)
   [[ $(apptainer exec "$TB_STATE/sif/testbed-busybox.sif" cat /www/index.html) == *'testbed-busybox OK'* ]]
   [[ $(as_user apptainer exec "$TB_STATE/sif/testbed-python.sif" /usr/bin/python3 -c 'print("py-ok")' 2>/dev/null) == py-ok ]]
+}
+smoke_registry() {
+  [[ $(curl -fsS -m 5 "http://$TB_REGISTRY/v2/_catalog") == *'"testbed/busybox"'* ]]
 }
 smoke_slurm() {
   local out; out=$(mktemp /tmp/testbed-smoke.XXXXXX); chmod 666 "$out"
@@ -565,6 +626,9 @@ TESTBED_SSH_KNOWN_HOSTS=$TB_STATE/ssh/known_hosts
 TESTBED_SSH_CONFIG=$TB_STATE/ssh/ssh_config
 TESTBED_SLURM_PARTITION=debug
 EOF
+  if [[ " $okc " == *" registry "* ]]; then
+    printf 'TESTBED_REGISTRY=%s\nTESTBED_REGISTRY_IMAGE_BUSYBOX=%s\n' "$TB_REGISTRY" "$REG_BB" >> "$TB_STATE/testbed.env.tmp"
+  fi
   mv "$TB_STATE/testbed.env.tmp" "$TB_STATE/testbed.env"
 }
 
@@ -586,13 +650,16 @@ if [ $CHECK_ONLY = 0 ]; then
   want pbs && step pbs pbs_check
   want ssh && step ssh ssh_setup
   want apptainer && step apptainer apptainer_setup
+  if want registry; then # needs podman (to push the image)
+    if want podman && ok podman; then step registry registry_setup; else STATUS[registry]="FAILED(no podman)"; fi
+  fi
 else
   for c in $TB_COMPONENTS; do STATUS[$c]=ok; done
   [ -d /run/user/"$(tb_uid)" ] || install -d -m 0700 -o "$TB_USER" -g "$TB_USER" "/run/user/$(tb_uid)"
 fi
 
 if [ "$TB_SMOKE" = 1 ]; then
-  for c in podman rootless docker apptainer slurm pbs ssh; do
+  for c in podman rootless docker apptainer slurm pbs ssh registry; do
     want $c && ok $c && step smoke-$c smoke_$c
   done
   want slurmdbd && ok slurmdbd && step smoke-slurmdbd bash -c '[[ $(sacct -n -X -S now-10minutes --name=testbed-smoke -o State) == *COMPLETED* ]]'
@@ -601,8 +668,9 @@ write_env
 
 rc=0
 echo "---------------- testbed summary ($(( ($(now_ms) - T0) / 1000 ))s total) ----------------" >&2
-for k in packages host_prep rootfs podman rootless docker munge mariadb slurm slurmdbd pbs ssh apptainer \
-         smoke-podman smoke-rootless smoke-docker smoke-apptainer smoke-slurm smoke-slurmdbd smoke-pbs smoke-ssh; do
+for k in packages host_prep rootfs podman rootless docker munge mariadb slurm slurmdbd pbs ssh apptainer registry \
+         smoke-podman smoke-rootless smoke-docker smoke-apptainer smoke-slurm smoke-slurmdbd smoke-pbs smoke-ssh \
+         smoke-registry; do
   [ -n "${STATUS[$k]:-}" ] || continue
   printf '  %-16s %-14s %6sms\n' "$k" "${STATUS[$k]}" "${DURATION[$k]:-0}" >&2
   if [ "${STATUS[$k]}" != ok ]; then

@@ -34,7 +34,7 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
-from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, TaskSpec
+from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, ProgressReport, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable
 from rosetta_core.executors import Executor
 from rosetta_docker.options import DEFAULT_URL, PULL_POLICIES, DockerOptions, daemon_url
@@ -132,8 +132,12 @@ class DockerEngine:
 
     - :meth:`build_command` returns a foreground ``docker run --rm`` argv (for a batch script). It
       does not publish the interface port: a batch job's host port could not be reported back.
+    - :meth:`pull` makes the image available as ``pull_policy`` says, reporting the daemon's pull
+      progress (the orchestrator calls it before :meth:`start`).
     - :meth:`start` creates and starts the container, named ``spec.name``, with the interface port
       published on ``127.0.0.1`` at a host port docker picks; :meth:`poll` reports that port.
+      After a successful :meth:`pull` of the same spec it does not look at the image again; called
+      alone it applies the pull policy itself (silently).
     - Every method takes an ``executor``, as the protocol says, and ignores it: the daemon is the
       one ``base_url`` names (``ssh://user@host`` reaches a remote one).
     - Errors: :class:`~rosetta_core.errors.BackendUnavailable` when the daemon cannot be reached or
@@ -157,6 +161,8 @@ class DockerEngine:
         self._factory = client_factory if client_factory is not None else connect
         self._client: docker.APIClient | None = None
         self._lock = threading.Lock()
+        # (container name, image) of specs pull() made available and start() has not run yet
+        self._pulled: set[tuple[str, str]] = set()
 
     @property
     def url(self) -> str:
@@ -254,10 +260,28 @@ class DockerEngine:
 
     # ---------------------------------------------------------------- actions
 
+    def pull(self, spec: TaskSpec, executor: Executor, progress: ProgressReport) -> None:
+        """Make sure the daemon has ``spec.image``, pulling it as ``pull_policy`` says.
+
+        ``never``: the image must be there already; ``missing``: pull when the daemon lacks it (or
+        has it for another architecture); ``always``: pull. While pulling, every status the daemon
+        streams becomes a progress line (``pulling <ref>``, ``<layer>: Downloading 1.2MB/3.4MB``,
+        ``<layer>: Pull complete``, ``Status: Downloaded newer image for <ref>``, ``pulled <ref>``);
+        lines may come fast (the caller rate-limits). Raises :class:`BackendError` when the image
+        cannot be had (not found locally under ``never``, unknown to the registry, registry
+        unreachable) and :class:`BackendUnavailable` when the daemon cannot be reached.
+        """
+        del executor  # the daemon is the one base_url names
+        _check_spec(spec)
+        self._ensure_image(self._api(), spec, progress)
+        with self._lock:
+            self._pulled.add((spec.name, spec.image))
+
     def start(self, spec: TaskSpec, executor: Executor) -> str:
         """Create and start ``spec``'s container; return its handle, ``spec.name``.
 
-        The image is pulled first as ``pull_policy`` says. A container already named ``spec.name``
+        Unless :meth:`pull` has just made the image available, the image is pulled first as
+        ``pull_policy`` says. A container already named ``spec.name``
         counts as started (names come from the task id, so it is this task's, from an earlier
         attempt); if a crash left it created but not started, it is started now. A failed start
         removes the container it created. Raises :class:`BackendUnavailable` when the daemon
@@ -266,7 +290,11 @@ class DockerEngine:
         del executor  # the daemon is the one base_url names
         container, host = self.create_args(spec)
         api = self._api()
-        self._ensure_image(api, spec)
+        with self._lock:
+            pulled = (spec.name, spec.image) in self._pulled
+            self._pulled.discard((spec.name, spec.image))
+        if not pulled:
+            self._ensure_image(api, spec, _ignore)
         what = f"cannot create container {spec.name}"
         try:
             created = api.create_container(**container, host_config=api.create_host_config(**host))
@@ -310,7 +338,7 @@ class DockerEngine:
             self._start_created(api, spec.name)
         return spec.name
 
-    def _ensure_image(self, api: docker.APIClient, spec: TaskSpec) -> None:
+    def _ensure_image(self, api: docker.APIClient, spec: TaskSpec, progress: ProgressReport) -> None:
         """Make sure the daemon has ``spec.image``, pulling it as ``pull_policy`` says."""
         policy = self.options.pull_policy
         if policy != "always":
@@ -329,21 +357,27 @@ class DockerEngine:
                 return
             if image is not None and _same_arch(image, spec.arch):
                 return
-        self._pull(api, spec)
+        self._pull(api, spec, progress)
 
-    def _pull(self, api: docker.APIClient, spec: TaskSpec) -> None:
+    def _pull(self, api: docker.APIClient, spec: TaskSpec, progress: ProgressReport) -> None:
         what = f"cannot pull image {spec.image}"
         platform = platform_of(spec.arch) if spec.arch else None
         error = ""
+        progress(f"pulling {spec.image}" + (f" for {platform}" if platform else ""))
         try:
             for event in api.pull(spec.image, stream=True, decode=True, platform=platform):
                 # failures after the pull began arrive as events, not as an HTTP status
                 if isinstance(event, Mapping) and event.get("error"):
                     error = str(event["error"])
+                    break
+                line = pull_progress_line(event)
+                if line:
+                    progress(line)
         except _SDK_ERRORS as exc:
             raise self._error(api, exc, what) from exc
         if error:
             raise BackendError(f"docker: {what}: {error}")
+        progress(f"pulled {spec.image}")
 
     def poll(self, handle: str, executor: Executor) -> Observation:
         """What the daemon says about ``handle``.
@@ -448,6 +482,38 @@ class DockerEngine:
 
 
 # ---------------------------------------------------------------- pure helpers
+
+
+def _ignore(_line: str) -> None:
+    """A progress report that goes nowhere (``start`` pulling without a caller to tell)."""
+
+
+def _size(count: object) -> str:
+    if isinstance(count, bool) or not isinstance(count, int | float) or count < 0:
+        return "?"
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f}{unit}"
+    return f"{int(count)}B"
+
+
+def pull_progress_line(event: object) -> str:
+    """One event of the daemon's pull stream as a progress line, or ``""`` for nothing to say.
+
+    ``{"id": "a1b2", "status": "Downloading", "progressDetail": {"current": 1200000, "total":
+    3400000}}`` becomes ``a1b2: Downloading 1.2MB/3.4MB``; an event without a layer id is its
+    status alone (``Status: Downloaded newer image for ...``).
+    """
+    record = _mapping(event)
+    status = str(record.get("status") or "").strip()
+    if not status:
+        return ""
+    layer = str(record.get("id") or "").strip()
+    detail = _mapping(record.get("progressDetail"))
+    current, total = detail.get("current"), detail.get("total")
+    if current is not None:
+        status += f" {_size(current)}" + (f"/{_size(total)}" if total else "")
+    return f"{layer}: {status}" if layer else status
 
 
 def platform_of(arch: str) -> str:
@@ -593,4 +659,5 @@ __all__: Sequence[str] = [
     "last_lines",
     "parse_inspect",
     "platform_of",
+    "pull_progress_line",
 ]

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from rosetta_core import hookimpl
-from rosetta_core.engines import ContainerEngine, Observation, TaskSpec
+from rosetta_core.engines import ContainerEngine, Observation, ProgressReport, TaskSpec
 from rosetta_core.executors import Executor
 from rosetta_docker.options import DockerOptions
 
@@ -42,6 +42,9 @@ class LazyDockerEngine:
 
     def build_command(self, spec: TaskSpec) -> list[str]:
         return self.engine.build_command(spec)
+
+    def pull(self, spec: TaskSpec, executor: Executor, progress: ProgressReport) -> None:
+        self.engine.pull(spec, executor, progress)
 
     def start(self, spec: TaskSpec, executor: Executor) -> str:
         return self.engine.start(spec, executor)

@@ -18,13 +18,14 @@ import heapq
 import json
 import math
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import attrs
 
-from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, TaskSpec
+from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, ProgressReport, TaskSpec
 from rosetta_core.errors import (
     BackendError,
     BackendUnavailable,
@@ -43,6 +44,8 @@ STOP_GRACE = 5
 """Seconds ``stop`` gives the container's main process between SIGTERM and SIGKILL."""
 
 STDERR_TAIL = 1500
+PULL_PROGRESS_LINES = 5
+"""How many of podman's own pull lines (``Copying blob ...``) :meth:`PodmanEngine.pull` reports."""
 # podman's own rule for container names; anything else cannot name a container
 _PODMAN_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
 _ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -53,6 +56,16 @@ _TIMESTAMP = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?
 _PODMAN_DIAGNOSTIC = re.compile(r'^time="[^"]*" level=')
 _PENDING_STATUSES = frozenset({"created", "configured", "initialized"})
 _EXITED_STATUSES = frozenset({"exited", "stopped", "removing"})
+# host[:port] of a registry: a DNS name or IPv4 address, or a bracketed IPv6 address
+_REGISTRY = re.compile(
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*"
+    r"|\[[0-9A-Fa-f:.]+\])(?::(?P<port>[1-9][0-9]{0,4}))?$"
+)
+# what podman writes while pulling that is worth a progress line
+_PULL_LINE = re.compile(r"^(Trying to pull|Copying (blob|config)|Writing manifest)\b")
+_PULL_NOISE = re.compile(
+    r"^(Trying to pull|Getting image source signatures|Copying |Writing manifest|Storing signatures)"
+)
 
 
 def _pull_policy(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -71,6 +84,15 @@ def _timeout(_inst: object, attribute: attrs.Attribute[Any], value: object) -> N
         raise FieldError(attribute.name, "must be a positive number of seconds")
 
 
+def _insecure_registries(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, tuple):
+        raise FieldError(attribute.name, "must be a list of registries (host or host:port)")
+    for entry in value:
+        match = _REGISTRY.match(entry) if isinstance(entry, str) else None
+        if match is None or int(match.group("port") or 1) > 65535:
+            raise FieldError(attribute.name, f"{entry!r} is not a registry (host or host:port)")
+
+
 def _extra_args(_inst: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if not isinstance(value, tuple) or not all(isinstance(a, str) and "\x00" not in a for a in value):
         raise FieldError(attribute.name, "must be a list of strings")
@@ -84,14 +106,20 @@ class PodmanOptions:
     :ivar pull_policy: podman's ``--pull`` policy: ``always``, ``missing``, ``never`` or ``newer``.
     :ivar extra_args: extra ``podman run`` arguments, placed just before the image (for example
         ``["--init"]`` or ``["--ulimit", "nofile=4096:4096"]``).
+    :ivar insecure_registries: registries (``host`` or ``host:port``, as written in image
+        references) that :meth:`PodmanEngine.pull` reaches without TLS verification
+        (``--tls-verify=false``), such as a plain-HTTP registry on loopback.
     :ivar timeout: seconds any single podman command may take before the engine counts podman as
         unreachable.
+    :ivar pull_timeout: seconds ``podman pull`` may take.
     """
 
     binary: str = attrs.field(default="podman", validator=_binary)
     pull_policy: str = attrs.field(default="missing", validator=_pull_policy)
     extra_args: tuple[str, ...] = attrs.field(default=(), validator=_extra_args)
+    insecure_registries: tuple[str, ...] = attrs.field(default=(), validator=_insecure_registries)
     timeout: float = attrs.field(default=120.0, validator=_timeout)
+    pull_timeout: float = attrs.field(default=900.0, validator=_timeout)
 
 
 class PodmanEngine:
@@ -100,8 +128,13 @@ class PodmanEngine:
     - :meth:`build_command` returns a foreground ``podman run --rm`` argv (for a batch script). It
       does not publish the interface port: a batch job's host port could not be reported back, so
       how its interface is reached is left to the workload manager and the node's network.
+    - :meth:`pull` makes the image available as ``pull_policy`` says (the orchestrator calls it
+      before :meth:`start`, and reports its progress lines as task events).
     - :meth:`start` runs the container detached, named ``spec.name``, and publishes the interface
-      port on ``127.0.0.1`` at a host port podman picks; :meth:`poll` reports that port.
+      port on ``127.0.0.1`` at a host port podman picks; :meth:`poll` reports that port. After a
+      successful :meth:`pull` of the same spec it passes ``--pull=never`` (the image is there: no
+      second registry round trip, even under ``always``/``newer``); called alone it passes
+      ``--pull=<policy>``, as :meth:`build_command` always does.
     - Errors: :class:`~rosetta_core.errors.BackendUnavailable` when podman cannot be run, times out
       or cannot be asked; :class:`~rosetta_core.errors.BackendError` when it ran and refused.
       Messages end with the tail of podman's error output.
@@ -111,6 +144,9 @@ class PodmanEngine:
 
     def __init__(self, options: PodmanOptions | None = None) -> None:
         self.options = options if options is not None else PodmanOptions()
+        # (container name, image) of specs pull() made available and start() has not run yet
+        self._pulled: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
 
     # ---------------------------------------------------------------- commands
 
@@ -128,23 +164,38 @@ class PodmanEngine:
             *self._image_and_command(spec),
         ]
 
-    def start_command(self, spec: TaskSpec) -> list[str]:
-        """The detached argv :meth:`start` runs (pure, like :meth:`build_command`)."""
+    def start_command(self, spec: TaskSpec, *, pulled: bool = False) -> list[str]:
+        """The detached argv :meth:`start` runs (pure, like :meth:`build_command`).
+
+        ``pulled``: :meth:`pull` has just made the image available, so ``--pull=never``.
+        """
         return [
             self.options.binary,
             "run",
             "-d",
-            *self._container_args(spec, publish=True),
+            *self._container_args(spec, publish=True, pull="never" if pulled else self.options.pull_policy),
             *self._image_and_command(spec),
         ]
 
-    def _container_args(self, spec: TaskSpec, *, publish: bool) -> list[str]:
+    def pull_command(self, spec: TaskSpec) -> list[str]:
+        """The ``podman pull`` argv :meth:`pull` runs (pure)."""
+        argv = [self.options.binary, "pull"]
+        if registry_of(spec.image) in self.options.insecure_registries:
+            argv.append("--tls-verify=false")
+        argv += self._arch_args(spec)
+        return [*argv, *self._image_and_command(spec)[:1]]
+
+    def _arch_args(self, spec: TaskSpec) -> list[str]:
+        if not spec.arch:
+            return []
+        arch, _, variant = spec.arch.partition("/")
+        return ["--arch", arch, *(["--variant", variant] if variant else [])]
+
+    def _container_args(self, spec: TaskSpec, *, publish: bool, pull: str | None = None) -> list[str]:
         if not _PODMAN_NAME.match(spec.name):
             raise BackendError(f"{spec.name!r} cannot name a podman container")
-        args = [f"--pull={self.options.pull_policy}", "--name", spec.name]
-        if spec.arch:
-            arch, _, variant = spec.arch.partition("/")
-            args += ["--arch", arch, *(["--variant", variant] if variant else [])]
+        args = [f"--pull={pull or self.options.pull_policy}", "--name", spec.name]
+        args += self._arch_args(spec)
         labels = dict(spec.labels)
         labels[MANAGED_LABEL] = "1"
         if spec.interface_port is not None:
@@ -177,6 +228,53 @@ class PodmanEngine:
 
     # ---------------------------------------------------------------- actions
 
+    def pull(self, spec: TaskSpec, executor: Executor, progress: ProgressReport) -> None:
+        """Make ``spec.image`` available as ``pull_policy`` says, reporting progress lines.
+
+        ``never``: nothing (``start`` fails clearly if the image is missing); ``missing``: pull
+        unless ``podman image exists``; ``always`` / ``newer``: ``podman pull`` (which, for
+        ``newer``, only downloads what changed). Registries in ``insecure_registries`` are reached
+        with ``--tls-verify=false``.
+
+        The executor returns a command's output only when it ends, so progress cannot stream:
+        ``pulling <ref>`` is reported before, then a few of podman's own lines (``Copying blob
+        ...``) and ``pulled <ref>`` after. Raises :class:`BackendError` when the image cannot be
+        had (unknown image, registry refused or unreachable), ending with podman's error output,
+        and :class:`BackendUnavailable` when podman cannot be run or does not answer in time.
+        """
+        policy = self.options.pull_policy
+        if policy == "never":
+            return
+        argv = self.pull_command(spec)
+        image = argv[-1]
+        if policy == "missing":
+            what = f"cannot look up image {image}"
+            found = self._run(executor, [self.options.binary, "image", "exists", image], what)
+            if found.ok:
+                self._remember_pulled(spec)
+                return
+            if found.returncode != 1:  # 1: no such image; anything else: podman failed
+                raise BackendError(_failure(what, found))
+        progress(f"pulling {image}")
+        what = f"cannot pull image {image}"
+        result = self._run(executor, argv, what, extra_time=self.options.pull_timeout - self.options.timeout)
+        if not result.ok:
+            # keep podman's error, not the progress it wrote before failing
+            # (and not the warnings of its retries, when an error line follows them)
+            errors = [line for line in result.stderr.splitlines() if not _PULL_NOISE.match(line.strip())]
+            errors = [line for line in errors if not _PODMAN_DIAGNOSTIC.match(line)] or errors
+            raise BackendError(_failure(what, attrs.evolve(result, stderr="\n".join(errors))))
+        lines = [line.strip() for line in result.stderr.splitlines() if _PULL_LINE.match(line.strip())]
+        for line in lines[:PULL_PROGRESS_LINES]:
+            progress(line)
+        image_id = result.stdout.strip().splitlines()[-1:] or [""]
+        progress(f"pulled {image}" + (f" ({image_id[0][:12]})" if image_id[0] else ""))
+        self._remember_pulled(spec)
+
+    def _remember_pulled(self, spec: TaskSpec) -> None:
+        with self._lock:
+            self._pulled.add((spec.name, spec.image))
+
     def start(self, spec: TaskSpec, executor: Executor) -> str:
         """Start ``spec`` detached and return its handle, ``spec.name``.
 
@@ -187,7 +285,10 @@ class PodmanEngine:
         whatever the failed attempt left behind.
         """
         what = f"cannot start container {spec.name}"
-        result = self._run(executor, self.start_command(spec), what)
+        with self._lock:
+            pulled = (spec.name, spec.image) in self._pulled
+            self._pulled.discard((spec.name, spec.image))
+        result = self._run(executor, self.start_command(spec, pulled=pulled), what)
         if result.ok or _NAME_IN_USE.search(result.stderr):
             return spec.name
         # a failed `run -d` can leave the container created but never started: remove it
@@ -370,9 +471,28 @@ def merge_logs(stdout: str, stderr: str, *, tail: int) -> str:
     return "".join(f"{line}\n" for line in lines)
 
 
+def registry_of(image: str) -> str:
+    """The registry an image reference names (``host[:port]``), or ``""`` for the default one.
+
+    As podman reads a reference: the part before the first ``/`` is a registry when it contains a
+    ``.`` or a ``:``, or is ``localhost``.
+    """
+    first, slash, _ = image.partition("/")
+    if slash and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return ""
+
+
 def _failure(what: str, result: CommandResult) -> str:
     output = (result.stderr.strip() or result.stdout.strip())[-STDERR_TAIL:]
     return f"{what}: {result.argv[0]} exited with {result.returncode}: {output or 'no error output'}"
 
 
-__all__: Sequence[str] = ["PULL_POLICIES", "PodmanEngine", "PodmanOptions", "merge_logs", "parse_inspect"]
+__all__: Sequence[str] = [
+    "PULL_POLICIES",
+    "PodmanEngine",
+    "PodmanOptions",
+    "merge_logs",
+    "parse_inspect",
+    "registry_of",
+]
