@@ -151,3 +151,17 @@ class PullingEngine(Protocol):
     """
 
     def pull(self, spec: TaskSpec, executor: Executor, progress: ProgressReport) -> None: ...
+
+
+def published_address(ports: object, port: object) -> tuple[str, int | None]:
+    """Where ``port/tcp`` is published, from Docker-style inspect output (``NetworkSettings.Ports``,
+    which Podman writes too): ``(host, host_port)``, or ``("127.0.0.1", None)`` when it is not.
+    A wildcard binding is reported as loopback, where it is reachable too."""
+    bindings = ports.get(f"{port}/tcp") if isinstance(ports, Mapping) else None
+    for binding in bindings if isinstance(bindings, list) else []:
+        entry = binding if isinstance(binding, Mapping) else {}
+        host_port = str(entry.get("HostPort", ""))
+        if host_port.isdigit() and 0 < int(host_port) < 65536:
+            host_ip = str(entry.get("HostIp") or "")
+            return ("127.0.0.1" if host_ip in ("", "0.0.0.0", "::") else host_ip), int(host_port)  # noqa: S104
+    return "127.0.0.1", None

@@ -34,7 +34,14 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
-from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, ProgressReport, TaskSpec
+from rosetta_core.engines import (
+    HANDLE_PREFIX,
+    Observation,
+    Observed,
+    ProgressReport,
+    TaskSpec,
+    published_address,
+)
 from rosetta_core.errors import BackendError, BackendUnavailable
 from rosetta_core.executors import Executor
 from rosetta_docker.options import DEFAULT_URL, PULL_POLICIES, DockerOptions, daemon_url
@@ -588,6 +595,7 @@ def _published(record: Mapping[str, Any], labels: Mapping[str, str]) -> tuple[st
     port = labels.get(PORT_LABEL)
     if port is None:
         return LOCALHOST, None
+    return published_address(_mapping(record.get("NetworkSettings")).get("Ports"), port)
     bindings = _mapping(_mapping(record.get("NetworkSettings")).get("Ports")).get(f"{port}/tcp")
     for binding in bindings if isinstance(bindings, list) else []:
         entry = _mapping(binding)

@@ -25,7 +25,14 @@ from typing import Any
 
 import attrs
 
-from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, ProgressReport, TaskSpec
+from rosetta_core.engines import (
+    HANDLE_PREFIX,
+    Observation,
+    Observed,
+    ProgressReport,
+    TaskSpec,
+    published_address,
+)
 from rosetta_core.errors import (
     BackendError,
     BackendUnavailable,
@@ -425,6 +432,7 @@ def _published(record: Mapping[str, Any]) -> tuple[str, int | None]:
     port = _mapping(_mapping(record.get("Config")).get("Labels")).get(PORT_LABEL)
     if port is None:
         return LOCALHOST, None
+    return published_address(_mapping(record.get("NetworkSettings")).get("Ports"), port)
     bindings = _mapping(_mapping(record.get("NetworkSettings")).get("Ports")).get(f"{port}/tcp")
     for binding in bindings if isinstance(bindings, list) else []:
         entry = _mapping(binding)
