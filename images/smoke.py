@@ -547,11 +547,10 @@ class ApptainerEngine:
     """apptainer run of the SIF, as the singularity plugin runs it; stopped with SIGTERM."""
 
     name = "apptainer"
-    # the entry point's useradd/chpasswd and sshd's privilege separation need root with capabilities
-    UNSUPPORTED = {
-        "ssh": "not for apptainer: it writes /etc/passwd itself and gives root no capabilities"
-        " (useradd fails; sshd could not switch users)"
-    }
+    # the entry point's useradd/chpasswd and sshd's privilege separation need root with
+    # capabilities: user-namespace root (the catalogue's needs_root, which the plugin maps the same
+    # way); the calling user must be in /etc/subuid and /etc/subgid
+    NEEDS_ROOT = frozenset({"ssh"})
 
     def __init__(self) -> None:
         self.binary = shutil.which("apptainer") or shutil.which("singularity") or "apptainer"
@@ -562,8 +561,6 @@ class ApptainerEngine:
         return None
 
     def missing(self, image: str) -> str | None:
-        if image in self.UNSUPPORTED:
-            return self.UNSUPPORTED[image]
         sif = f"{SIF_DIR}/{PREFIX}{image}.sif"
         return None if os.path.exists(sif) else f"{sif} does not exist (run images/build.sh)"
 
@@ -571,6 +568,8 @@ class ApptainerEngine:
     def start(self, image: str, token: str, user: str, base_url: str) -> Iterator[Target]:
         port = free_port()
         argv = [self.binary, "run", "--containall", "--cleanenv", "--no-eval", "--writable-tmpfs"]
+        if image in self.NEEDS_ROOT:
+            argv.append("--fakeroot")
         for key, value in env_for(image, port, token, user, base_url).items():
             argv += ["--env", f"{key}={value}"]
         argv.append(f"{SIF_DIR}/{PREFIX}{image}.sif")

@@ -129,6 +129,8 @@ def cmd_software_add(args: argparse.Namespace) -> int:
             fields[key] = getattr(args, key)
     if args.port is not None:
         fields["interface_port"] = args.port
+    if args.needs_root:
+        fields["needs_root"] = True
     software = structure(fields, Software, what="software")
     with _kernel(args) as kernel:
         kernel.store.add(software)
@@ -403,6 +405,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--auth", choices=["none", "password", "user_password"])
     p.add_argument("--env", action="append", metavar="KEY=VALUE")
     p.add_argument("--arch")
+    p.add_argument(
+        "--needs-root",
+        action="store_true",
+        help="the image's entrypoint must start as root (Apptainer then uses --fakeroot)",
+    )
     p.add_argument("--description")
     add(software, "list", cmd_software_list, "list software")
     p = add(

@@ -66,6 +66,8 @@ class TaskSpec:
     binds: tuple[Bind, ...] = ()
     resources: Resources = attrs.field(factory=Resources)
     arch: str | None = None
+    #: the entrypoint must start as root inside the container (``Software.needs_root``)
+    needs_root: bool = False
     command: tuple[str, ...] = ()
     labels: Mapping[str, str] = attrs.field(factory=dict)
 

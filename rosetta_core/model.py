@@ -129,6 +129,10 @@ class Software:
     )
     env: dict[str, str] = attrs.field(factory=dict, converter=_frozen_map, validator=v.env_vars)
     arch: str = attrs.field(default="amd64", validator=v.matches(v.ARCH_RE, "an architecture such as amd64"))
+    #: the image's entrypoint must start as root inside the container (it creates or switches
+    #: users, as an SSH server does); engines that run images as the calling user map it to
+    #: their user-namespace root (Apptainer's ``--fakeroot``)
+    needs_root: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     description: str = attrs.field(default="", validator=v.text)
     owner: str | None = attrs.field(default=None, validator=v.optional_name)
     id: str = attrs.field(factory=new_id, validator=v.matches(v.NAME_RE, "an id"))

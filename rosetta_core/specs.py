@@ -88,5 +88,6 @@ def build_spec(
             walltime_minutes=opts.walltime_minutes,
         ),
         arch=software.arch,
+        needs_root=software.needs_root,
         labels={"rosetta.task": task.id, "rosetta.owner": task.owner, INSTANCE_LABEL: instance_id},
     )

@@ -480,6 +480,10 @@ PY
   fi
   apptainer version >/dev/null
   command -v singularity >/dev/null || ln -sf apptainer /usr/bin/singularity   # spython calls `singularity`
+  # --fakeroot (images whose entrypoint must be root, e.g. an SSH server) needs the calling user
+  # mapped; tests call apptainer as root, and TB_USER already has a range for rootless podman
+  grep -q '^root:' /etc/subuid || echo 'root:300000:65536' >> /etc/subuid
+  grep -q '^root:' /etc/subgid || echo 'root:300000:65536' >> /etc/subgid
   mkdir -p "$TB_STATE/sif"
   local n
   for n in busybox python; do
@@ -573,6 +577,7 @@ smoke_apptainer() {
   # (no `| grep -q` under pipefail: grep exiting early SIGPIPEs the writer -> rc 141)
   [[ $(apptainer exec "$TB_STATE/sif/testbed-busybox.sif" cat /www/index.html) == *'testbed-busybox OK'* ]]
   [[ $(as_user apptainer exec "$TB_STATE/sif/testbed-python.sif" /usr/bin/python3 -c 'print("py-ok")' 2>/dev/null) == py-ok ]]
+  [[ $(apptainer exec --fakeroot "$TB_STATE/sif/testbed-busybox.sif" id -u 2>/dev/null) == 0 ]]
 }
 smoke_registry() {
   [[ $(curl -fsS -m 5 "http://$TB_REGISTRY/v2/_catalog") == *'"testbed/busybox"'* ]]

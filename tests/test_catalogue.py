@@ -18,6 +18,7 @@ def test_the_starter_catalogue_loads() -> None:
     assert set(software) == {"http", "jupyter", "desktop", "ssh"}
     assert software["jupyter"].auth is AuthConvention.PASSWORD
     assert software["ssh"].image_ref == "localhost/rosetta-ssh:latest"
+    assert software["ssh"].needs_root and not software["http"].needs_root
 
 
 @pytest.mark.parametrize(

@@ -96,6 +96,11 @@ def test_task_lifecycle_from_the_command_line(rosetta: Rosetta) -> None:
     shown = as_json(rosetta("task", "show", "nap", "--json"))
     assert [e["to_status"] for e in shown["events"]] == ["created", "queued", "starting", "running"]
     assert "running" in rosetta("task", "show", task["id"][:8]).stdout
+    rosetta("software", "add", "sshd", "--image", "local/sshd", "--needs-root")
+    assert {s["name"]: s["needs_root"] for s in as_json(rosetta("software", "list", "--json"))} == {
+        "sleeper": False,
+        "sshd": True,
+    }
     assert rosetta("task", "logs", "nap").returncode == 0
     assert as_json(rosetta("reconcile", "--json"))["checked"] == 1
     assert as_json(rosetta("task", "stop", "nap", "--json"))["status"] == "stopped"

@@ -48,10 +48,6 @@ def missing(engine: str, image: str) -> str | None:
     """Why ``image`` cannot run on ``engine`` here, or ``None``."""
     ref = f"localhost/rosetta-{image}:latest"
     if engine == "singularity":
-        if image == "ssh":
-            # Apptainer gives the container the host's users and root no capabilities, so sshd
-            # cannot create the login user nor switch to it (images/README.md)
-            return "an SSH server cannot run under Apptainer"
         if shutil.which("apptainer") is None:
             return "apptainer is not installed (testbed/setup.sh)"
         sif = SIF_DIR / f"rosetta-{image}_latest.sif"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import attrs
 import pytest
 
 from rosetta_core.engines import INSTANCE_LABEL, Bind
@@ -55,6 +56,9 @@ def test_spec_fields() -> None:
     assert spec.image == "localhost/jupyter/base:1" and spec.arch == "arm64"
     assert (spec.resources.cpus, spec.resources.memory_mb) == (2, 512)
     assert spec.name == f"rosetta-{spec.task_id}"
+    assert spec.needs_root is False
+    rooted = build_spec(task(), attrs.evolve(sw, needs_root=True), COMPUTING, [], "i")
+    assert rooted.needs_root is True
 
 
 def test_storage_binds_expand_users() -> None:

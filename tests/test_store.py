@@ -32,6 +32,7 @@ def test_wal_and_durability(rosetta_store: Store) -> None:
         User(name="ada", email="ada@example.org"),
         KeyPair(owner="ada", name="default", public_key="ssh-ed25519 AAAA", private_key_path="/keys/ada"),
         Software(name="jup", image="jupyter/base", env={"A": "1"}, interface_port=8888),
+        Software(name="sshd", image="rosetta-ssh", needs_root=True),
         Computing(name="c", engines=("podman", "docker"), options={"host": "h", "port": 22, "x": True}),
         Storage(name="home", base_path="/home", bind_path="/data", read_only=True),
     ],
@@ -155,6 +156,7 @@ def test_migrate_is_idempotent(tmp_path: Path) -> None:
     applied = store.migrate()
     assert applied[:2] == ["rosetta_core:0001_initial", "rosetta_core:0002_instance_id"]
     assert "rosetta_core:0003_task_stop_requested" in applied
+    assert "rosetta_core:0005_software_needs_root" in applied
     instance = store.instance_id
     assert len(instance) == 12
     assert store.migrate() == []
@@ -177,7 +179,7 @@ def test_processes_starting_together_on_a_new_store(tmp_path: Path) -> None:
         "import sys; from rosetta_core.store import Store; "
         "s = Store(sys.argv[1]); s.migrate(); print(s.instance_id); s.close()"
     )
-    for attempt in range(5):
+    for attempt in range(20):
         path = tmp_path / f"new{attempt}.sqlite"
         procs = [
             subprocess.Popen(

@@ -145,3 +145,8 @@ def _stop_requested(db: Database) -> None:
 @core_migrations(name="0004_task_auth_token")
 def _auth_token(db: Database) -> None:
     db.table("tasks").add_column("auth_token", str)
+
+
+@core_migrations(name="0005_software_needs_root")
+def _needs_root(db: Database) -> None:
+    db.table("software").add_column("needs_root", int, not_null_default=0)

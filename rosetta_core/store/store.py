@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -48,7 +49,7 @@ class Store:
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30.0)
-        conn.execute("PRAGMA journal_mode=WAL")
+        _enable_wal(conn, deadline=time.monotonic() + 30.0)
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         self.db = Database(conn)
@@ -328,3 +329,20 @@ def _event_row(event: TaskEvent) -> dict[str, Any]:
         "at": event.at.isoformat(),
         "detail": event.detail,
     }
+
+
+def _enable_wal(conn: sqlite3.Connection, deadline: float) -> None:
+    """Switch the file to WAL, waiting out other processes doing the same.
+
+    Changing the journal mode of a new file needs it to itself, and SQLite reports "database is
+    locked" at once rather than through the busy timeout, so processes starting together on a new
+    store would fail without this retry.
+    """
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)

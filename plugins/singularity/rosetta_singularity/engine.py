@@ -343,7 +343,10 @@ class SingularityEngine:
         return env
 
     def _limits_binds_extra(self, spec: TaskSpec) -> list[str]:
-        args: list[str] = []
+        # apptainer runs the image as the calling user with no capabilities; an entrypoint that
+        # must be root (to add or switch users) gets root of a user namespace instead, which
+        # needs the calling user mapped in /etc/subuid and /etc/subgid
+        args: list[str] = ["--fakeroot"] if spec.needs_root else []
         if self.options.resource_limits:
             if spec.resources.cpus is not None:
                 args += ["--cpus", str(spec.resources.cpus)]

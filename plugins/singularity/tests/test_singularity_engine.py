@@ -103,6 +103,13 @@ def test_build_command_without_command_runs_the_runscript_and_picks_no_port(
     assert engine.build_command(spec) == ["apptainer", "run", *CONTAIN, "/sif/app.sif"]
 
 
+def test_needs_root_runs_as_user_namespace_root(engine: SingularityEngine) -> None:
+    spec = TaskSpec(task_id="x", name="rosetta-x", image="/sif/sshd.sif", needs_root=True)
+    assert engine.build_command(spec) == ["apptainer", "run", *CONTAIN, "--fakeroot", "/sif/sshd.sif"]
+    assert "--fakeroot" in engine.start_request(spec)["head"]
+    assert "--fakeroot" not in engine.start_request(full_spec())["head"]
+
+
 def test_values_env_flag_would_alter_go_to_env_inside_the_container() -> None:
     engine = SingularityEngine(SingularityOptions(binary="/opt/bin/singularity", extra_args=("--nv",)))
     spec = TaskSpec(
