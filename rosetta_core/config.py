@@ -53,6 +53,10 @@ class CoreSection:
     """The ``[rosetta]`` section."""
 
     store: str = "rosetta.sqlite"
+    # the platform secret (made on first use, mode 0600): encrypts private keys at rest
+    secret_file: str = "secret"  # noqa: S105 - a file name
+    # users' private keys, one 0600 file each, encrypted with the platform secret
+    keys_dir: str = "keys"
     reconcile_interval: float = attrs.field(default=15.0)
     # how long a start or a submission under way elsewhere is left alone before a reconcile pass
     # takes it as cut short by a crash
@@ -98,6 +102,20 @@ class SiteConfig:
         if self.rosetta.store == ":memory:":
             return Path(":memory:")
         path = Path(os.path.expanduser(self.rosetta.store))
+        return path if path.is_absolute() else self.base_dir / path
+
+    @property
+    def secret_path(self) -> Path:
+        """The platform secret's file."""
+        return self._path(self.rosetta.secret_file)
+
+    @property
+    def keys_path(self) -> Path:
+        """The folder of private key files."""
+        return self._path(self.rosetta.keys_dir)
+
+    def _path(self, configured: str) -> Path:
+        path = Path(os.path.expanduser(configured))
         return path if path.is_absolute() else self.base_dir / path
 
     def is_enabled(self, plugin_name: str) -> bool:

@@ -17,6 +17,9 @@ Every error the kernel or a well-behaved plugin raises on purpose derives from
           |    +-- CommandNotFound   the program does not exist there (not a passing fault)
           |    +-- CommandTimeout    a command did not finish in its time
           +-- BackendUnavailable     the backend could not be asked: the state is UNKNOWN
+          +-- AccountRequired        the resource needs a user's own account; none was named
+          +-- HostKeyError           the resource's host key is unknown or changed: nothing ran
+          +-- AuthenticationFailed   the resource refused the account's credentials
 
 Third-party exceptions are translated at the boundary with ``raise ... from``.
 """
@@ -97,3 +100,15 @@ class CommandTimeout(ExecutorError):
 
 class BackendUnavailable(BackendError):
     """The backend could not be asked; callers must treat the state as UNKNOWN, never as gone."""
+
+
+class AccountRequired(BackendError):
+    """The computing resource is reached with each user's own account: name the user."""
+
+
+class HostKeyError(BackendError):
+    """A computing resource's host key is unknown or differs from the one trusted: nothing ran."""
+
+
+class AuthenticationFailed(BackendError):
+    """The computing resource refused the account's credentials."""

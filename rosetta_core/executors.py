@@ -71,8 +71,12 @@ class Executor(Protocol):
     def get_file(self, path: str, *, max_bytes: int = MAX_OUTPUT) -> bytes: ...
 
 
-ExecutorFactory = Callable[["Computing"], Executor]
-"""What ``rosetta_register_executors`` registers: a computing resource in, its executor out."""
+ExecutorFactory = Callable[["Computing", "str | None"], Executor]
+"""What ``rosetta_register_executors`` registers: ``factory(computing, owner)`` returns the executor
+acting on ``computing`` for the platform user ``owner`` (``None``: the platform itself, e.g. an orphan
+sweep). A factory whose resource is reached with each user's own account raises
+:class:`~rosetta_core.errors.AccountRequired` for ``None``. Factories may return one shared executor
+for several owners (the kernel acts once per distinct executor where it sweeps a resource)."""
 
 
 def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
@@ -153,7 +157,7 @@ class LocalExecutor:
             raise ExecutorError(f"cannot read {path}: {exc.strerror}") from exc
 
 
-def local_executor_factory(_computing: Computing) -> Executor:
+def local_executor_factory(_computing: Computing, _owner: str | None = None) -> Executor:
     """The factory registered as ``local``: every local computing resource shares one executor."""
     return _LOCAL
 

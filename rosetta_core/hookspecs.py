@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from rosetta_core.engines import ContainerEngine
     from rosetta_core.executors import ExecutorFactory
     from rosetta_core.kernel import Kernel
-    from rosetta_core.model import Task, TaskEvent
+    from rosetta_core.model import Task, TaskEvent, User
     from rosetta_core.storage import StorageBackend
     from rosetta_core.tunnels import Tunnel
     from rosetta_core.workload import WorkloadManager
@@ -179,6 +179,23 @@ def rosetta_shutdown(kernel: Kernel) -> None:
     so every plugin gets its call.
 
     :param kernel: the kernel being closed.
+    :return: ignored.
+    """
+
+
+# ---------------------------------------------------------------- users
+
+
+@hookspec
+def rosetta_user_created(user: User, kernel: Kernel) -> None:
+    """Prepare what a new user needs (an SSH key pair, a home directory, a quota).
+
+    Called by :func:`rosetta_core.users.create_user` after the user row is committed. An exception
+    undoes the creation: the user row and any key pair rows of the user are deleted, and the error
+    reaches the caller.
+
+    :param user: the stored user.
+    :param kernel: the kernel.
     :return: ignored.
     """
 

@@ -30,6 +30,7 @@ from rosetta_core.engines import ContainerEngine
 from rosetta_core.errors import ConfigError, PluginError, ValidationError
 from rosetta_core.executors import Executor, ExecutorFactory
 from rosetta_core.model import Computing
+from rosetta_core.platform_secret import load_or_create_secret
 from rosetta_core.registry import Registry
 from rosetta_core.serde import structure
 from rosetta_core.storage import StorageBackend
@@ -62,8 +63,9 @@ class Kernel:
         self.migrations: list[tuple[str, Migrations]] = []
         self._options: dict[type[Any], Any] = {}
         self._options_owner: dict[str, type[Any]] = {}
-        self._executors: dict[str, Executor] = {}
+        self._executors: dict[tuple[str, str | None], Executor] = {}
         self._store: Store | None = None
+        self._secret: str | None = None
         self._started = False
         from rosetta_core.orchestrator import Orchestrator
 
@@ -78,6 +80,13 @@ class Kernel:
             self._store = Store(self.config.store_path)
         return self._store
 
+    @property
+    def secret(self) -> str:
+        """The platform secret (``[rosetta] secret_file``), made on first use."""
+        if self._secret is None:
+            self._secret = load_or_create_secret(self.config.secret_path)
+        return self._secret
+
     def options(self, cls: type[T]) -> T:
         """The structured options of the plugin that registered ``cls``."""
         try:
@@ -85,13 +94,23 @@ class Kernel:
         except KeyError:
             raise PluginError(f"no plugin registered options class {cls.__qualname__}") from None
 
-    def executor_for(self, computing: Computing) -> Executor:
-        """The executor that acts on ``computing`` (one per computing resource, cached)."""
-        cached = self._executors.get(computing.name)
+    def executor_for(self, computing: Computing, owner: str | None = None) -> Executor:
+        """The executor that acts on ``computing`` for the user ``owner`` (``None``: the platform).
+
+        Cached per (computing resource, owner). Raises :class:`~rosetta_core.errors.AccountRequired`
+        when the resource is reached with each user's account and ``owner`` is ``None``.
+        """
+        key = (computing.name, owner)
+        cached = self._executors.get(key)
         if cached is None:
-            cached = self.executors.get(computing.executor)(computing)
-            self._executors[computing.name] = cached
+            cached = self.executors.get(computing.executor)(computing, owner)
+            self._executors[key] = cached
         return cached
+
+    def forget_executors(self, computing: str) -> None:
+        """Drop the cached executors of ``computing`` (after its settings or trusted keys changed)."""
+        for key in [k for k in self._executors if k[0] == computing]:
+            del self._executors[key]
 
     def plugin_registrations(self, plugin: str) -> dict[str, list[str]]:
         """What ``plugin`` registered, by registry kind (only non-empty kinds)."""

@@ -171,6 +171,33 @@ class Computing:
 
 
 @attrs.frozen(kw_only=True)
+class HostKey:
+    """A host key trusted for a computing resource: ``key_type`` and ``key`` as in ``known_hosts``.
+
+    Executors refuse a resource whose presented key is not among its trusted ones.
+    """
+
+    computing: str = attrs.field(validator=v.name)
+    key_type: str = attrs.field(validator=v.matches(v.KEY_TYPE_RE, "an SSH key type such as ssh-ed25519"))
+    key: str = attrs.field(validator=v.matches(v.BASE64_RE, "a base64 public key"))
+    created_at: datetime = attrs.field(factory=utcnow)
+
+    @property
+    def fingerprint(self) -> str:
+        """OpenSSH's form: ``SHA256:`` and the unpadded base64 SHA-256 of the key blob."""
+        return v.ssh_fingerprint(self.key)
+
+
+@attrs.frozen(kw_only=True)
+class ComputingAccount:
+    """The account name ``owner`` uses on ``computing`` (upstream's ``computing_user``)."""
+
+    owner: str = attrs.field(validator=v.name)
+    computing: str = attrs.field(validator=v.name)
+    account: str = attrs.field(validator=v.matches(v.ACCOUNT_RE, "a POSIX account name"))
+
+
+@attrs.frozen(kw_only=True)
 class Storage:
     """A shared file system bound into tasks at ``bind_path`` and optionally browsable."""
 

@@ -400,7 +400,7 @@ class Orchestrator:
         """The computing resource, engine, executor and workload manager (``None``) of a task."""
         comp = self.kernel.store.get(Computing, task.computing)
         engine = self.kernel.engines.get(task.engine or comp.default_engine)
-        executor = self.kernel.executor_for(comp)
+        executor = self.kernel.executor_for(comp, task.owner)
         wm = None
         if comp.workload_manager != NO_WORKLOAD_MANAGER:
             wm = self.kernel.workload_managers.get(comp.workload_manager)

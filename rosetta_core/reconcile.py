@@ -26,10 +26,10 @@ from rosetta_core.engines import (
     handle_for,
     task_id_of,
 )
-from rosetta_core.errors import BackendError, ConflictError, NotFoundError, PluginError
+from rosetta_core.errors import AccountRequired, BackendError, ConflictError, NotFoundError, PluginError
 from rosetta_core.executors import Executor
 from rosetta_core.model import ACTIVE_STATUSES, Computing, Task, TaskStatus, utcnow
-from rosetta_core.workload import NO_WORKLOAD_MANAGER
+from rosetta_core.workload import NO_WORKLOAD_MANAGER, WorkloadManager
 
 if TYPE_CHECKING:
     from rosetta_core.orchestrator import Orchestrator
@@ -58,7 +58,7 @@ class Reconciler:
 
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
-        self._unreachable: set[tuple[str, str]] = set()
+        self._unreachable: set[tuple[str, str, int]] = set()
 
     def run_pass(self) -> ReconcileReport:
         report = ReconcileReport()
@@ -135,7 +135,7 @@ class Reconciler:
             if task.status is S.UNKNOWN:
                 task = orchestrator.move(task, S.QUEUED, "starting after an outage")
             return orchestrator.advance(task)
-        key = (task.computing, engine.name)
+        key = (task.computing, engine.name, id(executor))
         if key in self._unreachable:
             # one timeout per engine per pass, not one per task
             return self._unknown(
@@ -149,14 +149,29 @@ class Reconciler:
     # ---------------------------------------------------------------- batch
 
     def _batch(self, comp: Computing, tasks: list[Task], report: ReconcileReport) -> None:
-        orchestrator = self.orchestrator
+        """One scheduler query per account on ``comp`` (one in all where the platform's is used)."""
+        kernel = self.orchestrator.kernel
         try:
-            wm = orchestrator.kernel.workload_managers.get(comp.workload_manager)
-            executor = orchestrator.kernel.executor_for(comp)
-        except (PluginError, BackendError) as exc:
+            wm = kernel.workload_managers.get(comp.workload_manager)
+        except PluginError as exc:
             for task in tasks:
                 self._guard(report, task, partial(self._unknown, task, str(exc)))
             return
+        groups: dict[int, tuple[Executor, list[Task]]] = {}
+        for task in tasks:
+            try:
+                executor = kernel.executor_for(comp, task.owner)
+            except (PluginError, BackendError) as exc:
+                self._guard(report, task, partial(self._unknown, task, str(exc)))
+                continue
+            groups.setdefault(id(executor), (executor, []))[1].append(task)
+        for executor, group in groups.values():
+            self._batch_group(wm, executor, group, report)
+
+    def _batch_group(
+        self, wm: WorkloadManager, executor: Executor, tasks: list[Task], report: ReconcileReport
+    ) -> None:
+        orchestrator = self.orchestrator
         unsubmitted = [t for t in tasks if t.handle is None]
         claimed = {handle_for(t.id): t for t in tasks if t.handle == handle_for(t.id)}
         submitted = [t for t in tasks if t.handle is not None and t.handle != handle_for(t.id)]
@@ -209,12 +224,23 @@ class Reconciler:
     # ---------------------------------------------------------------- orphans
 
     def _stop_orphans(self, comp: Computing, report: ReconcileReport) -> None:
+        """Sweep ``comp`` once per distinct executor: the platform's, and each task owner's."""
         kernel = self.orchestrator.kernel
-        try:
-            executor = kernel.executor_for(comp)
-        except (PluginError, BackendError) as exc:
-            report.errors.append(f"{comp.name}: {exc}")
-            return
+        executors: dict[int, Executor] = {}
+        for owner in (None, *kernel.store.task_owners(comp.name)):
+            try:
+                executor = kernel.executor_for(comp, owner)
+            except AccountRequired:
+                continue  # each user's own account: swept below through the owners
+            except (PluginError, BackendError) as exc:
+                report.errors.append(f"{comp.name}: {exc}")
+                continue
+            executors.setdefault(id(executor), executor)
+        for executor in executors.values():
+            self._sweep(comp, executor, report)
+
+    def _sweep(self, comp: Computing, executor: Executor, report: ReconcileReport) -> None:
+        kernel = self.orchestrator.kernel
         for engine_name in comp.engines:
             if engine_name not in kernel.engines:
                 continue

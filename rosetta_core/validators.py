@@ -8,6 +8,8 @@ Names are restricted so they can never carry shell metacharacters or path separa
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -29,6 +31,10 @@ ARCH_RE = re.compile(r"^[a-z0-9_]{1,16}(/[a-z0-9]{1,8})?$")
 # absolute POSIX paths of printable characters, no shell-special characters, no ".." component
 PATH_RE = re.compile(r"^(?!.*(^|/)\.\.(/|$))/[A-Za-z0-9._/@+=,-]{0,1023}$")
 # the same, where the variables $USER and $SSH_USER may stand for a name (expanded per task)
+# a POSIX account name as useradd accepts it (no leading '-': it would read as an option)
+ACCOUNT_RE = re.compile(r"^[a-z_][a-z0-9_-]{0,31}\$?$")
+KEY_TYPE_RE = re.compile(r"^(ssh-ed25519|ssh-rsa|ecdsa-sha2-nistp(256|384|521)|sk-[a-z0-9@.-]{1,60})$")
+BASE64_RE = re.compile(r"^[A-Za-z0-9+/]{16,8192}={0,2}$")
 PATH_TEMPLATE_RE = re.compile(r"^(?!.*(^|/)\.\.(/|$))/(?:[A-Za-z0-9._/@+=,-]|\$USER\b|\$SSH_USER\b){0,1023}$")
 MAX_TEXT = 4096
 
@@ -164,3 +170,9 @@ def scalar_options(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> N
             raise FieldError(attribute.name, f"[{key}] must be a finite number")
         if isinstance(val, str) and (len(val) > MAX_TEXT or "\x00" in val):
             raise FieldError(attribute.name, f"[{key}] must be at most {MAX_TEXT} characters without NUL")
+
+
+def ssh_fingerprint(key_base64: str) -> str:
+    """OpenSSH's fingerprint of a base64 public key blob: ``SHA256:`` and unpadded base64."""
+    digest = hashlib.sha256(base64.b64decode(key_base64)).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")

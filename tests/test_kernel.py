@@ -43,7 +43,7 @@ class Everything:
     @hookimpl
     def rosetta_register_executors(self, register: Callable[[str, Any], None], kernel: Kernel) -> None:
         assert isinstance(kernel, Kernel)
-        register("remote", lambda computing: None)
+        register("remote", lambda computing, owner: None)
 
     @hookimpl
     def rosetta_register_tunnels(self, register: Callable[[str, Any], None]) -> None:

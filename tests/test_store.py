@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import base64
 import sqlite3
 import threading
 from pathlib import Path
 
 import pytest
 
-from rosetta_core.errors import ConflictError, InvalidTransition, NotFoundError
-from rosetta_core.model import Computing, KeyPair, Software, Storage, Task, TaskOptions, TaskStatus, User
+from rosetta_core.errors import ConflictError, InvalidTransition, NotFoundError, ValidationError
+from rosetta_core.model import (
+    Computing,
+    ComputingAccount,
+    HostKey,
+    KeyPair,
+    Software,
+    Storage,
+    Task,
+    TaskOptions,
+    TaskStatus,
+    User,
+)
 from rosetta_core.store import Store
 from rosetta_core.store.rows import TASK_COLUMNS
 
@@ -217,3 +229,32 @@ def test_note_records_progress_without_touching_the_row(rosetta_store: Store) ->
         "pulling: 40%",
     )
     assert rosetta_store.get_task(task.id) == task  # updated_at untouched: no compare-and-set disturbed
+
+
+def test_host_keys_are_trusted_per_computing(rosetta_store: Store) -> None:
+    key = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519" + b"k" * 36).decode()
+    with pytest.raises(NotFoundError):
+        rosetta_store.trust_host_keys("c", [HostKey(computing="c", key_type="ssh-ed25519", key=key)])
+    rosetta_store.add(Computing(name="c", engines=("podman",)))
+    trusted = HostKey(computing="c", key_type="ssh-ed25519", key=key)
+    rosetta_store.trust_host_keys("c", [trusted])
+    rosetta_store.trust_host_keys("c", [trusted])  # idempotent
+    assert rosetta_store.host_keys("c") == [trusted]
+    assert trusted.fingerprint.startswith("SHA256:") and "=" not in trusted.fingerprint
+    with pytest.raises(ValidationError):
+        rosetta_store.trust_host_keys("c", [HostKey(computing="d", key_type="ssh-ed25519", key=key)])
+    rosetta_store.trust_host_keys("c", [], replace=True)
+    assert rosetta_store.host_keys("c") == []
+
+
+def test_accounts_per_owner_and_computing(rosetta_store: Store) -> None:
+    rosetta_store.add(Computing(name="c", engines=("podman",)))
+    assert rosetta_store.account("ada", "c") is None
+    rosetta_store.set_account(ComputingAccount(owner="ada", computing="c", account="ada_remote"))
+    rosetta_store.set_account(ComputingAccount(owner="ada", computing="c", account="ada2"))
+    assert rosetta_store.account("ada", "c") == "ada2"
+    assert rosetta_store.accounts("ada") == [ComputingAccount(owner="ada", computing="c", account="ada2")]
+    with pytest.raises(NotFoundError):
+        rosetta_store.set_account(ComputingAccount(owner="ada", computing="nope", account="ada"))
+    with pytest.raises(ValueError, match="POSIX"):
+        ComputingAccount(owner="ada", computing="c", account="-oProxyCommand=x")

@@ -150,3 +150,14 @@ def _auth_token(db: Database) -> None:
 @core_migrations(name="0005_software_needs_root")
 def _needs_root(db: Database) -> None:
     db.table("software").add_column("needs_root", int, not_null_default=0)
+
+
+@core_migrations(name="0006_host_keys_and_accounts")
+def _host_keys_and_accounts(db: Database) -> None:
+    db.table("host_keys").create(
+        {"computing": str, "key_type": str, "key": str, "created_at": str},
+        pk=("computing", "key_type", "key"),
+    )
+    db.table("computing_accounts").create(
+        {"owner": str, "computing": str, "account": str}, pk=("owner", "computing"), not_null={"account"}
+    )

@@ -20,8 +20,17 @@ from typing import Any, TypeVar
 import attrs
 from sqlite_utils import Database, Migrations
 
-from rosetta_core.errors import ConflictError, InvalidTransition, NotFoundError
-from rosetta_core.model import Computing, Software, Task, TaskEvent, TaskStatus, utcnow
+from rosetta_core.errors import ConflictError, InvalidTransition, NotFoundError, ValidationError
+from rosetta_core.model import (
+    Computing,
+    ComputingAccount,
+    HostKey,
+    Software,
+    Task,
+    TaskEvent,
+    TaskStatus,
+    utcnow,
+)
 from rosetta_core.store.rows import (
     TABLES,
     TASK_COLUMNS,
@@ -318,6 +327,56 @@ class Store:
 
     def count_events(self) -> int:
         return int(self._conn.execute("SELECT COUNT(*) FROM task_events").fetchone()[0])
+
+    def task_owners(self, computing: str) -> list[str]:
+        """The users who have tasks (of any status) on ``computing``, sorted."""
+        with self._lock:
+            rows = self._conn.execute(
+                "SELECT DISTINCT owner FROM tasks WHERE computing = ? ORDER BY owner", [computing]
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    # ---------------------------------------------------------------- host keys, accounts
+
+    def host_keys(self, computing: str) -> list[HostKey]:
+        """The host keys trusted for ``computing`` (none: the resource is not trusted yet)."""
+        with self._lock:
+            rows = list(
+                self.db.table("host_keys").rows_where("computing = ?", [computing], order_by="key_type")
+            )
+        return [from_row(HostKey, row) for row in rows]
+
+    def trust_host_keys(self, computing: str, keys: Sequence[HostKey], *, replace: bool = False) -> None:
+        """Record ``keys`` as trusted for ``computing``; with ``replace``, forget the others first."""
+        self.get(Computing, computing)  # NotFoundError for an unknown resource
+        if any(k.computing != computing for k in keys):
+            raise ValidationError("host_keys", [f"$.computing: every key must be for {computing!r}"])
+        with self.write() as db:
+            if replace:
+                db.execute("DELETE FROM host_keys WHERE computing = ?", [computing])
+            db.table("host_keys").upsert_all([to_row(k) for k in keys], pk=("computing", "key_type", "key"))
+
+    def set_account(self, account: ComputingAccount) -> None:
+        """Record the account ``account.owner`` uses on ``account.computing`` (replacing any)."""
+        self.get(Computing, account.computing)
+        with self.write() as db:
+            db.table("computing_accounts").upsert(to_row(account), pk=("owner", "computing"))
+
+    def account(self, owner: str, computing: str) -> str | None:
+        """The account ``owner`` set for ``computing``, or ``None``."""
+        with self._lock:
+            row = self._conn.execute(
+                "SELECT account FROM computing_accounts WHERE owner = ? AND computing = ?", [owner, computing]
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def accounts(self, owner: str) -> list[ComputingAccount]:
+        """Every account ``owner`` set, by computing resource."""
+        with self._lock:
+            rows = list(
+                self.db.table("computing_accounts").rows_where("owner = ?", [owner], order_by="computing")
+            )
+        return [from_row(ComputingAccount, row) for row in rows]
 
 
 def _event_row(event: TaskEvent) -> dict[str, Any]:
