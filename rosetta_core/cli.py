@@ -15,68 +15,22 @@ import shutil
 import sqlite3
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
+from rosetta_core import cli_users
 from rosetta_core.catalogue import load_catalogue
+from rosetta_core.cli_common import Handler, emit, open_kernel, option_value, pairs, table
 from rosetta_core.config import check_interval
 from rosetta_core.errors import ConfigError, PluginError, RosettaError
-from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.model import Computing, Software, Task, TaskStatus
 from rosetta_core.serde import structure, unstructure
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _emit(args: argparse.Namespace, data: Any, text: Callable[[], str]) -> None:
-    if args.json:
-        print(json.dumps(data, indent=2, sort_keys=True, default=str))
-    else:
-        out = text()
-        if out:
-            print(out)
-
-
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
-    cells = [[str(h) for h in headers], *[["" if c is None else str(c) for c in row] for row in rows]]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in cells)
-
-
-def _kernel(args: argparse.Namespace, *, start: bool = True) -> Kernel:
-    kernel = create_kernel(args.config)
-    if start:
-        kernel.start(reconcile=False)
-    return kernel
-
-
-def _pairs(values: Sequence[str] | None, what: str) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for item in values or ():
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise ConfigError(f"{what} must look like KEY=VALUE, got {item!r}")
-        result[key] = value
-    return result
-
-
-def _option_value(text: str) -> str | int | float | bool:
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
-
 
 # ---------------------------------------------------------------- plugins, config
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
-    with _kernel(args, start=False) as kernel:
+    with open_kernel(args, start=False) as kernel:
         data: list[dict[str, Any]] = [
             {
                 "name": info.name,
@@ -99,14 +53,14 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             )
             for d in data
         ]
-        return _table(rows, ["PLUGIN", "STATE", "VERSION", "REGISTERS"])
+        return table(rows, ["PLUGIN", "STATE", "VERSION", "REGISTERS"])
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 0
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    with _kernel(args, start=False) as kernel:
+    with open_kernel(args, start=False) as kernel:
         data = {
             "source": str(kernel.config.source) if kernel.config.source else None,
             "store": str(kernel.config.store_path),
@@ -115,7 +69,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             "workload_managers": kernel.workload_managers.names(),
             "executors": kernel.executors.names(),
         }
-    _emit(args, data, lambda: "configuration ok\n" + "\n".join(f"  {k}: {v}" for k, v in data.items()))
+    emit(args, data, lambda: "configuration ok\n" + "\n".join(f"  {k}: {v}" for k, v in data.items()))
     return 0
 
 
@@ -123,7 +77,7 @@ def cmd_config_check(args: argparse.Namespace) -> int:
 
 
 def cmd_software_add(args: argparse.Namespace) -> int:
-    fields: dict[str, Any] = {"name": args.name, "image": args.image, "env": _pairs(args.env, "--env")}
+    fields: dict[str, Any] = {"name": args.name, "image": args.image, "env": pairs(args.env, "--env")}
     for key in ("registry", "tag", "digest", "protocol", "auth", "arch", "description"):
         if getattr(args, key) is not None:
             fields[key] = getattr(args, key)
@@ -132,33 +86,33 @@ def cmd_software_add(args: argparse.Namespace) -> int:
     if args.needs_root:
         fields["needs_root"] = True
     software = structure(fields, Software, what="software")
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         kernel.store.add(software)
-    _emit(args, unstructure(software), lambda: f"added software {software.name} ({software.image_ref})")
+    emit(args, unstructure(software), lambda: f"added software {software.name} ({software.image_ref})")
     return 0
 
 
 def cmd_software_import(args: argparse.Namespace) -> int:
     """Add every ``[[software]]`` entry of a TOML catalogue; entries already present are kept."""
     entries = load_catalogue(args.file)
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         existing = {s.name for s in kernel.store.all(Software)}
         added = [s for s in entries if s.name not in existing]
         for software in added:
             kernel.store.add(software)
     data = {"added": [s.name for s in added], "kept": sorted({s.name for s in entries} & existing)}
-    _emit(args, data, lambda: f"added {len(added)} software, kept {len(data['kept'])} already present")
+    emit(args, data, lambda: f"added {len(added)} software, kept {len(data['kept'])} already present")
     return 0
 
 
 def cmd_software_list(args: argparse.Namespace) -> int:
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         items = kernel.store.all(Software)
     rows = [(s.name, s.image_ref, s.interface_port, s.protocol.value, s.auth.value) for s in items]
-    _emit(
+    emit(
         args,
         [unstructure(s) for s in items],
-        lambda: _table(rows, ["NAME", "IMAGE", "PORT", "PROTOCOL", "AUTH"]),
+        lambda: table(rows, ["NAME", "IMAGE", "PORT", "PROTOCOL", "AUTH"]),
     )
     return 0
 
@@ -167,31 +121,31 @@ def cmd_computing_add(args: argparse.Namespace) -> int:
     fields: dict[str, Any] = {
         "name": args.name,
         "engines": tuple(args.engine),
-        "options": {k: _option_value(v) for k, v in _pairs(args.option, "--option").items()},
+        "options": {k: option_value(v) for k, v in pairs(args.option, "--option").items()},
     }
     for key in ("kind", "executor", "workload_manager", "description"):
         if getattr(args, key) is not None:
             fields[key] = getattr(args, key)
     computing = structure(fields, Computing, what="computing resource")
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         for engine in computing.engines:
             kernel.engines.get(engine)
         kernel.executors.get(computing.executor)
         if computing.workload_manager != "none":
             kernel.workload_managers.get(computing.workload_manager)
         kernel.store.add(computing)
-    _emit(args, unstructure(computing), lambda: f"added computing resource {computing.name}")
+    emit(args, unstructure(computing), lambda: f"added computing resource {computing.name}")
     return 0
 
 
 def cmd_computing_list(args: argparse.Namespace) -> int:
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         items = kernel.store.all(Computing)
     rows = [(c.name, c.kind.value, c.executor, ",".join(c.engines), c.workload_manager) for c in items]
-    _emit(
+    emit(
         args,
         [unstructure(c) for c in items],
-        lambda: _table(rows, ["NAME", "KIND", "EXECUTOR", "ENGINES", "WORKLOAD MANAGER"]),
+        lambda: table(rows, ["NAME", "KIND", "EXECUTOR", "ENGINES", "WORKLOAD MANAGER"]),
     )
     return 0
 
@@ -226,28 +180,28 @@ def cmd_task_run(args: argparse.Namespace) -> int:
         )
         if value is not None
     }
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         task = kernel.orchestrator.run_task(
             owner=args.owner, software=args.software, computing=args.on, name=args.name, options=options
         )
-    _emit(
+    emit(
         args,
         _public(task),
-        lambda: _table([_task_row(task)], _TASK_HEADERS) + (f"\nerror: {task.error}" if task.error else ""),
+        lambda: table([_task_row(task)], _TASK_HEADERS) + (f"\nerror: {task.error}" if task.error else ""),
     )
     return 1 if task.status is TaskStatus.FAILED else 0
 
 
 def cmd_task_list(args: argparse.Namespace) -> int:
     statuses = [TaskStatus(s) for s in args.status] if args.status else None
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         tasks = kernel.store.list_tasks(owner=args.owner, statuses=statuses, limit=args.limit)
-    _emit(args, [_public(t) for t in tasks], lambda: _table([_task_row(t) for t in tasks], _TASK_HEADERS))
+    emit(args, [_public(t) for t in tasks], lambda: table([_task_row(t) for t in tasks], _TASK_HEADERS))
     return 0
 
 
 def cmd_task_show(args: argparse.Namespace) -> int:
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         task = kernel.store.find_task(args.task)
         events = kernel.store.task_events(task.id)
     data = {**unstructure(task), "events": [unstructure(e) for e in events]}
@@ -265,20 +219,20 @@ def cmd_task_show(args: argparse.Namespace) -> int:
         )
         return "\n".join(lines)
 
-    _emit(args, data, text)
+    emit(args, data, text)
     return 0
 
 
 def cmd_task_logs(args: argparse.Namespace) -> int:
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         task = kernel.store.find_task(args.task)
         text = kernel.orchestrator.logs(task.id, tail=args.tail)
-    _emit(args, {"task": task.id, "logs": text}, lambda: text.rstrip("\n"))
+    emit(args, {"task": task.id, "logs": text}, lambda: text.rstrip("\n"))
     return 0
 
 
 def cmd_task_stop(args: argparse.Namespace) -> int:
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         task = kernel.orchestrator.stop_task(kernel.store.find_task(args.task).id)
 
     def text() -> str:
@@ -289,7 +243,7 @@ def cmd_task_stop(args: argparse.Namespace) -> int:
             "a later reconcile pass ends it"
         )
 
-    _emit(args, _public(task), text)
+    emit(args, _public(task), text)
     return 0
 
 
@@ -297,7 +251,7 @@ def cmd_task_stop(args: argparse.Namespace) -> int:
 
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         report = kernel.orchestrator.reconcile()
     data = {
         "checked": report.checked,
@@ -306,13 +260,13 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         "orphans_stopped": report.orphans_stopped,
         "errors": report.errors,
     }
-    _emit(args, data, lambda: ", ".join(f"{k}: {v}" for k, v in data.items()))
+    emit(args, data, lambda: ", ".join(f"{k}: {v}" for k, v in data.items()))
     return 0
 
 
 def cmd_init(args: argparse.Namespace) -> int:
     """Create the embedded default: a ``local`` computing resource with the engines found on PATH."""
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         if "local" not in kernel.executors:
             raise ConfigError("no 'local' executor is registered: enable the 'core' plugin")
         names = {c.name for c in kernel.store.all(Computing)}
@@ -333,7 +287,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         )
         + (f" with engines {', '.join(found)}" if created else "")
     )
-    _emit(args, data, lambda: message)
+    emit(args, data, lambda: message)
     return 0
 
 
@@ -345,7 +299,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
             check_interval("--interval", args.interval)
         except ValueError as exc:
             raise ConfigError(f"--interval {exc}") from None
-    with _kernel(args) as kernel:
+    with open_kernel(args) as kernel:
         interval = args.interval if args.interval is not None else kernel.config.rosetta.reconcile_interval
         print(
             f"rosetta: store {kernel.config.store_path}, reconciling every {interval:g} s (Ctrl-C stops)",
@@ -431,6 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--option", action="append", metavar="KEY=VALUE")
     p.add_argument("--description")
     add(computing, "list", cmd_computing_list, "list computing resources")
+    cli_users.add_commands(sub, computing, add)
 
     task = sub.add_parser("task", help="tasks").add_subparsers(dest="action", required=True)
     p = add(task, "run", cmd_task_run, "create and start a task")

@@ -19,7 +19,7 @@ import attrs
 from rosetta_core.errors import CommandNotFound, CommandTimeout, ExecutorError
 
 if TYPE_CHECKING:
-    from rosetta_core.model import Computing
+    from rosetta_core.model import Computing, HostKey
 
 DEFAULT_TIMEOUT = 60.0
 MAX_OUTPUT = 16 * 1024 * 1024
@@ -77,6 +77,16 @@ acting on ``computing`` for the platform user ``owner`` (``None``: the platform 
 sweep). A factory whose resource is reached with each user's own account raises
 :class:`~rosetta_core.errors.AccountRequired` for ``None``. Factories may return one shared executor
 for several owners (the kernel acts once per distinct executor where it sweeps a resource)."""
+
+
+@runtime_checkable
+class HostKeyScanner(Protocol):
+    """What an executor factory offers when its resources have host keys (SSH): ``rosetta computing
+    trust`` asks it for the keys a resource presents, shows them, and records them once confirmed."""
+
+    def scan_host_keys(self, computing: Computing) -> list[HostKey]:
+        """The host keys ``computing`` presents now, one per key type; raises BackendError if unreachable."""
+        ...
 
 
 def check_argv(argv: Sequence[str]) -> tuple[str, ...]:
