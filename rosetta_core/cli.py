@@ -8,6 +8,7 @@ Every command takes ``--config PATH`` (default ``$ROSETTA_CONFIG`` or the embedd
 from __future__ import annotations
 
 import argparse
+import contextlib
 import getpass
 import json
 import os
@@ -312,6 +313,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_task_connect(args: argparse.Namespace) -> int:
+    """Open the task's tunnel, print where to connect, and hold it open until interrupted."""
+    with open_kernel(args) as kernel:
+        endpoint = kernel.connections.connect(args.task)
+        data = {"host": endpoint.host, "port": endpoint.port, "url": endpoint.url}
+        emit(
+            args,
+            data,
+            lambda: f"connect to {endpoint.url or f'{endpoint.host}:{endpoint.port}'} (Ctrl-C closes)",
+        )
+        sys.stdout.flush()
+        if not args.once:
+            with contextlib.suppress(KeyboardInterrupt):
+                threading.Event().wait()
+    return 0
+
+
 # ---------------------------------------------------------------- parser
 
 
@@ -406,11 +424,14 @@ def build_parser() -> argparse.ArgumentParser:
         ("show", cmd_task_show, "show a task and its events"),
         ("logs", cmd_task_logs, "print a task's output"),
         ("stop", cmd_task_stop, "stop a task"),
+        ("connect", cmd_task_connect, "open a task's tunnel and keep it open until Ctrl-C"),
     ):
         p = add(task, name, handler, text)
         p.add_argument("task", help="task id, id prefix or name")
         if name == "logs":
             p.add_argument("--tail", type=int, default=1000)
+        if name == "connect":
+            p.add_argument("--once", action="store_true", help="print the address and exit at once")
     return parser
 
 

@@ -374,6 +374,7 @@ class Orchestrator:
         while not stop.is_set():
             try:
                 self.reconcile()
+                self.kernel.connections.keep_open()
             except Exception:
                 log.exception("reconcile pass failed")
             stop.wait(period)
@@ -425,6 +426,8 @@ class Orchestrator:
         hook = self.kernel.pm.hook
         try:
             hook.rosetta_task_event(task=task, event=event, kernel=self.kernel)
+            if event.to_status.is_terminal:
+                self.kernel.connections.close(task)
             name = _STATUS_HOOKS.get(event.to_status)
             if name is not None:
                 getattr(hook, name)(task=task, kernel=self.kernel)

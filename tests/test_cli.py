@@ -222,3 +222,11 @@ def test_software_import_is_all_or_nothing(rosetta: Rosetta, tmp_path: Path) -> 
     done = rosetta("software", "import", str(bad), ok=False)
     assert done.returncode == 1 and "$.software[1].name" in done.stderr
     assert [s["name"] for s in as_json(rosetta("software", "list", "--json"))] == ["lab", "web"]
+
+
+def test_task_connect_needs_an_interface(rosetta: Rosetta) -> None:
+    rosetta("software", "add", "sleeper", "--image", "local/sleep")
+    rosetta("computing", "add", "here", "--engine", "sleep")
+    rosetta("task", "run", "sleeper", "--on", "here", "--name", "nap")
+    done = rosetta("task", "connect", "nap", "--once", ok=False)
+    assert done.returncode == 1 and "has no interface address" in done.stderr
