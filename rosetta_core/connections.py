@@ -49,10 +49,12 @@ class Connections:
         and the tunnel's :class:`~rosetta_core.errors.BackendError` when it cannot be opened.
         """
         task = self.kernel.store.find_task(task_ref)
-        if task.status is not TaskStatus.RUNNING or task.interface_port is None:
+        if task.status is not TaskStatus.RUNNING:
             raise ConflictError(
                 f"task {task.name} is {task.status.value}: only a running task can be reached"
             )
+        if task.interface_port is None:
+            raise ConflictError(f"task {task.name} has no interface address (yet)")
         computing = self.kernel.store.get(Computing, task.computing)
         return self.tunnel_for(computing).open(task, computing)
 
