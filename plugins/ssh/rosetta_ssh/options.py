@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import os
 from collections.abc import Callable
@@ -41,6 +42,19 @@ def _sessions(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise FieldError(attribute.name, "must be a whole number between 1 and 1000")
 
 
+def _port_range(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    low, sep, high = value.partition("-") if isinstance(value, str) else ("", "", "")
+    if not (sep and low.isdigit() and high.isdigit() and 1024 <= int(low) <= int(high) <= 65535):
+        raise FieldError(attribute.name, "must look like FIRST-LAST, ports between 1024 and 65535")
+
+
+def _address(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    try:
+        ipaddress.ip_address(value)
+    except (TypeError, ValueError):
+        raise FieldError(attribute.name, "must be an IP address such as 127.0.0.1") from None
+
+
 @attrs.frozen(kw_only=True)
 class SSHOptions:
     """The ``[plugin.ssh]`` section.
@@ -51,6 +65,9 @@ class SSHOptions:
     :ivar idle_close: seconds a pooled connection may stay unused before it is closed.
     :ivar platform_key: the platform's own OpenSSH private key file, used by computing resources
         with ``auth = "platform_keys"`` (unencrypted, or encrypted with the platform secret).
+    :ivar tunnel_ports: the platform ports the ``ssh-forward`` tunnel may listen on, ``FIRST-LAST``.
+    :ivar tunnel_bind: the address it listens on: loopback by default, so only this machine (the
+        web front, a user's own ``rosetta task connect``) reaches the tunnels.
     :ivar max_sessions: commands and file transfers one connection carries at once; more wait
         for a free slot. Keep it a little under the server's ``MaxSessions`` (OpenSSH's default
         is 10): a server frees a closed session a moment after the close, and refuses new ones
@@ -62,6 +79,14 @@ class SSHOptions:
     idle_close: float = attrs.field(default=300.0, validator=_seconds(0, 86400))
     platform_key: str = attrs.field(default="", validator=_key_path)
     max_sessions: int = attrs.field(default=8, validator=_sessions)
+    tunnel_ports: str = attrs.field(default="20000-20999", validator=_port_range)
+    tunnel_bind: str = attrs.field(default="127.0.0.1", validator=_address)
+
+    @property
+    def tunnel_port_range(self) -> tuple[int, int]:
+        """``tunnel_ports`` as (first, last)."""
+        low, _, high = self.tunnel_ports.partition("-")
+        return int(low), int(high)
 
     @property
     def platform_key_path(self) -> str:

@@ -356,11 +356,14 @@ def make_remote(
     user: str = "alice",
     computing: str = "remote",
     trust: bool = True,
+    engines: tuple[str, ...] = ("podman",),
+    **options: str | int,
 ) -> SSHRemote:
     """Create ``user`` (the SSH plugin's hook makes their key pair), set their account on the new
     resource ``computing`` to ``sshd.user``, authorize their key and, with ``trust``, trust the
-    server's host keys. ``kernel`` must have the SSH plugin."""
-    record = kernel.store.add(ssh_computing(sshd.port, computing))
+    server's host keys. ``engines`` and ``options`` (e.g. ``tunnel="ssh-forward"``) go to the
+    resource. ``kernel`` must have the SSH plugin."""
+    record = kernel.store.add(attrs.evolve(ssh_computing(sshd.port, computing, **options), engines=engines))
     create_user(kernel, user)
     kernel.store.set_account(ComputingAccount(owner=user, computing=computing, account=sshd.user))
     remote = SSHRemote(kernel=kernel, computing=record, sshd=sshd, user=user, account=sshd.user)

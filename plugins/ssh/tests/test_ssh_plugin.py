@@ -21,8 +21,13 @@ def kernel(rosetta_kernel_factory: Callable[..., Kernel]) -> Kernel:
     return rosetta_kernel_factory({"ssh": rosetta_ssh.plugin}, plugin_options={"ssh": {"keepalive": 5}})
 
 
-def test_registers_the_executor_factory_and_options(kernel: Kernel) -> None:
-    assert kernel.plugin_registrations("ssh") == {"executors": ["ssh"], "options": ["SSHOptions"]}
+def test_registers_the_executor_tunnel_migrations_and_options(kernel: Kernel) -> None:
+    assert kernel.plugin_registrations("ssh") == {
+        "executors": ["ssh"],
+        "tunnels": ["ssh-forward"],
+        "migrations": ["ssh"],
+        "options": ["SSHOptions"],
+    }
     factory = kernel.executors.get("ssh")
     assert isinstance(factory, SSHExecutorFactory)
     assert callable(factory) and callable(factory.scan_host_keys)
