@@ -178,7 +178,9 @@ class Orchestrator:
 
     def build_spec(self, task: Task, software: Software, computing: Computing) -> TaskSpec:
         """The engine-neutral description of ``task`` (see :mod:`rosetta_core.specs`)."""
-        return build_spec(task, software, computing, self.kernel.store.all(Storage), self.instance_id)
+        store = self.kernel.store
+        account = store.account(task.owner, computing.name)
+        return build_spec(task, software, computing, store.all(Storage), self.instance_id, account)
 
     def advance(self, task: Task) -> Task:
         """Act on a queued task that the backend has not been asked about yet."""

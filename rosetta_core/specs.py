@@ -53,9 +53,15 @@ def expand_path(template: str, *, user: str, ssh_user: str) -> str:
     return path
 
 
-def storage_binds(task: Task, computing: Computing, storages: Iterable[Storage]) -> tuple[Bind, ...]:
-    """Binds for the storages of ``computing`` (and those attached to no computing resource)."""
-    ssh_user = str(computing.options.get("user", task.owner))
+def storage_binds(
+    task: Task, computing: Computing, storages: Iterable[Storage], account: str | None = None
+) -> tuple[Bind, ...]:
+    """Binds for the storages of ``computing`` (and those attached to no computing resource).
+
+    ``$SSH_USER`` is the account the task runs as on the resource: ``account`` (the owner's own,
+    from the store), else the resource's ``account`` (or older ``user``) option, else the owner.
+    """
+    ssh_user = str(account or computing.options.get("account") or computing.options.get("user") or task.owner)
     return tuple(
         Bind(
             source=expand_path(s.base_path, user=task.owner, ssh_user=ssh_user),
@@ -68,7 +74,12 @@ def storage_binds(task: Task, computing: Computing, storages: Iterable[Storage])
 
 
 def build_spec(
-    task: Task, software: Software, computing: Computing, storages: Iterable[Storage], instance_id: str
+    task: Task,
+    software: Software,
+    computing: Computing,
+    storages: Iterable[Storage],
+    instance_id: str,
+    account: str | None = None,
 ) -> TaskSpec:
     """The engine-neutral description of ``task``."""
     opts = task.options
@@ -80,7 +91,7 @@ def build_spec(
         protocol=software.protocol,
         auth=software.auth,
         env={**software.env, **convention_env(task, software)},
-        binds=storage_binds(task, computing, storages),
+        binds=storage_binds(task, computing, storages, account),
         resources=Resources(
             cpus=opts.cpus,
             memory_mb=opts.memory_mb,

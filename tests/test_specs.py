@@ -98,3 +98,12 @@ def test_expansion_is_checked_again() -> None:
     assert expand_path("/home/$USER", user="ada", ssh_user="x") == "/home/ada"
     with pytest.raises(ValidationError, match="not a clean absolute path"):
         expand_path("/home/$USER", user="a b", ssh_user="x")
+
+
+def test_ssh_user_is_the_owners_account_on_the_resource() -> None:
+    storages = [Storage(name="d", base_path="/d/$SSH_USER", bind_path="/d")]
+    sw = Software(name="s", image="x")
+    platform = Computing(name="c", engines=("podman",), options={"account": "rosetta"})
+    assert build_spec(task(), sw, platform, storages, "i").binds[0].source == "/d/rosetta"
+    own = build_spec(task(), sw, platform, storages, "i", account="ada_hpc")
+    assert own.binds[0].source == "/d/ada_hpc"
