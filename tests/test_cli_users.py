@@ -25,7 +25,8 @@ KEY_B = base64.b64encode(b"\x00\x00\x00\x0bssh-ed25519" + b"b" * 36).decode()
 def rosetta(tmp_path: Path) -> Rosetta:
     site = install_fake_distribution(tmp_path / "site", "rosetta-keys", {"keys": "keys_plugin"})
     config = tmp_path / "site.toml"
-    config.write_text('[rosetta]\nstore = "rosetta.sqlite"\n')
+    # only this file's plugin makes key pairs (the SSH plugin, if installed, would too)
+    config.write_text('[rosetta]\nstore = "rosetta.sqlite"\n[plugins]\nenabled = ["core", "keys", "podman"]\n')
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), str(TESTS)]),

@@ -154,3 +154,21 @@ def test_login_through_the_tunnel_survives_an_sshd_outage(remote: SSHRemote, tmp
     assert stopped.status is TaskStatus.STOPPED
     assert task.handle not in kernel.engines.get("podman").list_handles(remote.executor())
     assert kernel.tunnels.get("ssh-forward").endpoint(task.id) is None
+
+
+@pytest.mark.parametrize("problem", ["untrusted host", "refused key"])
+def test_a_task_on_a_resource_it_cannot_log_in_to_fails_readably(
+    rosetta_kernel_factory: Callable[..., Kernel], running_sshd: PrivateSSHD, problem: str
+) -> None:
+    kernel = rosetta_kernel_factory({"ssh": rosetta_ssh.plugin, "podman": rosetta_podman.plugin})
+    for software in load_catalogue(str(ROOT / "images" / "catalogue.toml")):
+        kernel.store.add(software)
+    remote = make_remote(kernel, running_sshd, user="mallory", trust=problem != "untrusted host")
+    if problem == "refused key":
+        running_sshd.authorize()  # nobody's key any more
+    task = kernel.orchestrator.run_task(owner=remote.user, software="http", computing=remote.computing.name)
+    assert task.status is TaskStatus.FAILED and task.error
+    if problem == "untrusted host":
+        assert running_sshd.fingerprint() in task.error and "rosetta computing trust remote" in task.error
+    else:
+        assert "remote" in task.error and running_sshd.user in task.error and "Traceback" not in task.error
