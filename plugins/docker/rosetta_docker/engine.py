@@ -1,14 +1,22 @@
 """The Docker container engine.
 
-Unlike the podman engine, this one does not run a command line: it talks to the Docker daemon's
-HTTP API through the ``docker`` Python SDK (its low-level :class:`docker.APIClient`). The daemon is
-named by the option ``base_url`` (``unix://``, ``tcp://`` or ``ssh://user@host``), not by the
-computing resource's executor, so the ``executor`` argument of every method is unused.
-:meth:`DockerEngine.build_command` is the exception: it returns a ``docker run`` argv for a batch
-script, to be run wherever the script runs.
+It has two paths, chosen per call by the executor it is given
+(:func:`~rosetta_docker.cli.runs_command_line`):
 
-The client is made on first use, not when the kernel starts, so a stopped ``dockerd`` never stops
-the kernel from starting: the engine then raises
+- the SDK path, for the local executor (``executor.name == "local"``) or whenever the option
+  ``base_url`` names a daemon: the engine talks to the daemon's HTTP API through the ``docker``
+  Python SDK (its low-level :class:`docker.APIClient`), at ``base_url`` (``unix://``, ``tcp://`` or
+  ``ssh://user@host``), else ``DOCKER_HOST``, else the local socket. The executor is not used.
+- the command-line path, for any other executor (an SSH-reached host): the engine runs the
+  ``docker`` program through that executor (:class:`~rosetta_docker.cli.DockerCommandLine`),
+  reaching the daemon of the host the executor acts on.
+
+Both describe a task to docker the same way (:mod:`rosetta_docker.argv`) and read its answers the
+same way (:mod:`rosetta_docker.records`). :meth:`DockerEngine.build_command` returns a ``docker
+run`` argv for a batch script, to be run wherever the script runs.
+
+The SDK client is made on first use, not when the kernel starts, so a stopped ``dockerd`` never
+stops the kernel from starting: the engine then raises
 :class:`~rosetta_core.errors.BackendUnavailable` until the daemon answers again.
 
 Containers started by :meth:`DockerEngine.start` carry the labels ``rosetta.managed=1`` (how
@@ -23,7 +31,6 @@ import contextlib
 import errno
 import importlib
 import math
-import re
 import socket
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -34,31 +41,26 @@ import docker.errors
 import docker.utils
 import requests.exceptions
 
-from rosetta_core.engines import (
-    HANDLE_PREFIX,
-    Observation,
-    Observed,
-    ProgressReport,
-    TaskSpec,
-    published_address,
-)
+from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, ProgressReport, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable
 from rosetta_core.executors import Executor
+from rosetta_docker.argv import (
+    DOCKER_NAME,
+    LOCALHOST,
+    MANAGED_LABEL,
+    PORT_LABEL,
+    batch_argv,
+    check_spec,
+    env_pairs,
+    labels_for,
+    platform_of,
+    volumes,
+)
+from rosetta_docker.cli import DockerCommandLine, runs_command_line
 from rosetta_docker.options import DEFAULT_URL, PULL_POLICIES, DockerOptions, daemon_url
-
-MANAGED_LABEL = "rosetta.managed"
-PORT_LABEL = "rosetta.interface_port"
-LOCALHOST = "127.0.0.1"
-"""The daemon asked when neither the option ``base_url`` nor ``DOCKER_HOST`` names one."""
+from rosetta_docker.records import last_lines, parse_inspect, pull_progress_line, same_arch
 
 EXPLANATION_TAIL = 1500
-# docker's own rule for container names; anything else cannot name a container (and a handle
-# goes into the URL path of an API call, so it must never carry "/" or "..")
-_DOCKER_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")
-_ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_PENDING_STATUSES = frozenset({"created", "restarting"})
-_EXITED_STATUSES = frozenset({"exited", "dead", "removing"})
-_RUNNING_STATUSES = frozenset({"running", "paused"})
 
 
 def _ssh_errors() -> tuple[type[BaseException], ...]:
@@ -135,7 +137,7 @@ def probe_unix_socket(path: str, url: str, timeout: float) -> None:
 
 
 class DockerEngine:
-    """A :class:`~rosetta_core.engines.ContainerEngine` backed by the Docker daemon's API.
+    """A :class:`~rosetta_core.engines.ContainerEngine` backed by the Docker daemon.
 
     - :meth:`build_command` returns a foreground ``docker run --rm`` argv (for a batch script). It
       does not publish the interface port: a batch job's host port could not be reported back.
@@ -145,14 +147,19 @@ class DockerEngine:
       published on ``127.0.0.1`` at a host port docker picks; :meth:`poll` reports that port.
       After a successful :meth:`pull` of the same spec it does not look at the image again; called
       alone it applies the pull policy itself (silently).
-    - Every method takes an ``executor``, as the protocol says, and ignores it: the daemon is the
-      one ``base_url`` names (``ssh://user@host`` reaches a remote one).
+    - Every method takes an ``executor``, as the protocol says. :meth:`uses_command_line` says
+      which path it takes: the SDK (the executor is ignored; the daemon is the one ``base_url``
+      names, ``ssh://user@host`` reaching a remote one) or the ``docker`` command line run through
+      the executor on the host it acts on. The observations, the states of containers left
+      behind and the errors are the same on both.
     - Errors: :class:`~rosetta_core.errors.BackendUnavailable` when the daemon cannot be reached or
       does not answer in time; :class:`~rosetta_core.errors.BackendError` when it answered and
       refused (a missing image, a program that does not exist in it). Messages start with
-      ``docker:`` and end with the daemon's own words.
+      ``docker:`` and end with the daemon's own words. On the command-line path, errors the
+      executor raises about the host itself (an untrusted host key, refused credentials) pass
+      through unchanged, and a host that cannot be reached is ``BackendUnavailable``.
 
-    ``client_factory`` makes the client on first use (default: :func:`connect`); call
+    ``client_factory`` makes the SDK client on first use (default: :func:`connect`); call
     :meth:`close` to release it.
     """
 
@@ -170,6 +177,15 @@ class DockerEngine:
         self._lock = threading.Lock()
         # (container name, image) of specs pull() made available and start() has not run yet
         self._pulled: set[tuple[str, str]] = set()
+        self._cli = DockerCommandLine(self.options)
+
+    def uses_command_line(self, executor: Executor) -> bool:
+        """Whether calls with ``executor`` run the ``docker`` program through it (else the SDK).
+
+        True when ``executor`` is not the local one (its name is not ``"local"``: it acts on
+        another host) and the option ``base_url`` is empty; a ``base_url`` always means the SDK.
+        """
+        return runs_command_line(self.options, executor)
 
     @property
     def url(self) -> str:
@@ -208,43 +224,24 @@ class DockerEngine:
         :class:`BackendError` for a spec docker cannot express (an environment name with ``=``, a
         bind path with ``:``).
         """
-        _check_spec(spec)
-        argv = [self.options.binary, "run", "--rm", f"--pull={self.options.pull_policy}", "--name", spec.name]
-        if self.options.init:
-            argv.append("--init")
-        if spec.arch:
-            argv += ["--platform", platform_of(spec.arch)]
-        for key, value in sorted(self.labels_for(spec).items()):
-            argv += ["--label", f"{key}={value}"]
-        for key, value in sorted(spec.env.items()):
-            argv += ["-e", f"{key}={value}"]
-        if spec.resources.cpus is not None:
-            argv += ["--cpus", str(spec.resources.cpus)]
-        if spec.resources.memory_mb is not None:
-            argv += ["--memory", f"{spec.resources.memory_mb}m"]
-        for volume in _volumes(spec):
-            argv += ["-v", volume]
-        return [*argv, spec.image, *spec.command]
+        return batch_argv(self.options, spec)
 
     def labels_for(self, spec: TaskSpec) -> dict[str, str]:
         """The container's labels: the site's, the spec's, then the engine's own (which win)."""
-        labels = {**self.options.labels, **spec.labels, MANAGED_LABEL: "1"}
-        if spec.interface_port is not None:
-            labels[PORT_LABEL] = str(spec.interface_port)
-        return labels
+        return labels_for(self.options, spec)
 
     def create_args(self, spec: TaskSpec) -> tuple[dict[str, Any], dict[str, Any]]:
         """The keyword arguments of ``create_container`` and ``create_host_config`` for ``spec``.
 
         Pure, like :meth:`build_command`, and refuses the same specs.
         """
-        _check_spec(spec)
+        check_spec(spec)
         container: dict[str, Any] = {
             "image": spec.image,
             "command": list(spec.command) or None,
             "name": spec.name,
             "labels": self.labels_for(spec),
-            "environment": [f"{key}={value}" for key, value in sorted(spec.env.items())],
+            "environment": env_pairs(spec.env),
             "detach": True,
         }
         host: dict[str, Any] = {}
@@ -256,7 +253,7 @@ class DockerEngine:
             # no host port: docker picks a free one atomically, so two tasks never race for it
             host["port_bindings"] = {port: (LOCALHOST, None)}
         if spec.binds:
-            host["binds"] = _volumes(spec)
+            host["binds"] = volumes(spec)
         if spec.resources.cpus is not None:
             host["nano_cpus"] = spec.resources.cpus * 1_000_000_000
         if spec.resources.memory_mb is not None:
@@ -274,13 +271,19 @@ class DockerEngine:
         has it for another architecture); ``always``: pull. While pulling, every status the daemon
         streams becomes a progress line (``pulling <ref>``, ``<layer>: Downloading 1.2MB/3.4MB``,
         ``<layer>: Pull complete``, ``Status: Downloaded newer image for <ref>``, ``pulled <ref>``);
-        lines may come fast (the caller rate-limits). Raises :class:`BackendError` when the image
-        cannot be had (not found locally under ``never``, unknown to the registry, registry
-        unreachable) and :class:`BackendUnavailable` when the daemon cannot be reached.
+        lines may come fast (the caller rate-limits). On the command-line path docker's output
+        arrives only when ``docker pull`` ends: ``pulling <ref>`` is reported before it, docker's
+        own lines (``<layer>: Pull complete``, ...) and ``pulled <ref>`` after it.
+
+        Raises :class:`BackendError` when the image cannot be had (not found locally under
+        ``never``, unknown to the registry, registry unreachable) and :class:`BackendUnavailable`
+        when the daemon cannot be reached.
         """
-        del executor  # the daemon is the one base_url names
-        _check_spec(spec)
-        self._ensure_image(self._api(), spec, progress)
+        check_spec(spec)
+        if self.uses_command_line(executor):
+            self._cli.ensure_image(spec, executor, progress)
+        else:
+            self._ensure_image(self._api(), spec, progress)
         with self._lock:
             self._pulled.add((spec.name, spec.image))
 
@@ -288,18 +291,19 @@ class DockerEngine:
         """Create and start ``spec``'s container; return its handle, ``spec.name``.
 
         Unless :meth:`pull` has just made the image available, the image is pulled first as
-        ``pull_policy`` says. A container already named ``spec.name``
-        counts as started (names come from the task id, so it is this task's, from an earlier
-        attempt); if a crash left it created but not started, it is started now. A failed start
-        removes the container it created. Raises :class:`BackendUnavailable` when the daemon
-        cannot be reached and :class:`BackendError` when it refused.
+        ``pull_policy`` says. A container already named ``spec.name`` counts as started (names
+        come from the task id, so it is this task's, from an earlier attempt); if a crash left it
+        created but not started, it is started now. A failed start removes the container it
+        created. Raises :class:`BackendUnavailable` when the daemon cannot be reached and
+        :class:`BackendError` when it refused. On the command-line path the container is made by
+        ``docker run -d --pull=never`` (the policy was applied just before), with the interface
+        port published as ``-p 127.0.0.1::<port>``.
         """
-        del executor  # the daemon is the one base_url names
+        if self.uses_command_line(executor):
+            return self._cli.start(spec, executor, pulled=self._take_pulled(spec))
         container, host = self.create_args(spec)
         api = self._api()
-        with self._lock:
-            pulled = (spec.name, spec.image) in self._pulled
-            self._pulled.discard((spec.name, spec.image))
+        pulled = self._take_pulled(spec)
         if not pulled:
             self._ensure_image(api, spec, _ignore)
         what = f"cannot create container {spec.name}"
@@ -315,6 +319,13 @@ class DockerEngine:
             raise BackendError(f"docker: {what}: the daemon answered {created!r:.200}")
         self._start_created(api, spec.name)
         return spec.name
+
+    def _take_pulled(self, spec: TaskSpec) -> bool:
+        """Whether :meth:`pull` made ``spec``'s image available since its last start (and forget it)."""
+        with self._lock:
+            pulled = (spec.name, spec.image) in self._pulled
+            self._pulled.discard((spec.name, spec.image))
+        return pulled
 
     def _start_created(self, api: docker.APIClient, name: str) -> None:
         """Start a created container; remove it if it cannot be started."""
@@ -362,7 +373,7 @@ class DockerEngine:
                         f"docker: image {spec.image} not found locally, and pull_policy is 'never'"
                     )
                 return
-            if image is not None and _same_arch(image, spec.arch):
+            if image is not None and same_arch(image, spec.arch):
                 return
         self._pull(api, spec, progress)
 
@@ -394,9 +405,10 @@ class DockerEngine:
         restarting; ``GONE`` means the daemon has no such container. Raises
         :class:`BackendUnavailable` when the daemon cannot be asked.
         """
-        del executor
-        if not _DOCKER_NAME.match(handle):
+        if not DOCKER_NAME.match(handle):
             return Observation(state=Observed.GONE, detail="not a docker container name")
+        if self.uses_command_line(executor):
+            return self._cli.poll(handle, executor)
         api = self._api()
         try:
             record = api.inspect_container(handle)
@@ -410,8 +422,10 @@ class DockerEngine:
 
     def stop(self, handle: str, executor: Executor) -> None:
         """Stop (SIGTERM, SIGKILL after ``stop_timeout`` s) and remove ``handle``; gone is fine."""
-        del executor
-        if not _DOCKER_NAME.match(handle):
+        if not DOCKER_NAME.match(handle):
+            return
+        if self.uses_command_line(executor):
+            self._cli.stop(handle, executor)
             return
         api = self._api()
         if self.options.stop_timeout > 0:
@@ -440,9 +454,10 @@ class DockerEngine:
 
         Returns ``""`` for a container the daemon does not know (its logs went with it).
         """
-        del executor
-        if tail <= 0 or not _DOCKER_NAME.match(handle):
+        if tail <= 0 or not DOCKER_NAME.match(handle):
             return ""
+        if self.uses_command_line(executor):
+            return self._cli.logs(handle, executor, tail)
         api = self._api()
         try:
             raw = api.logs(handle, stdout=True, stderr=True, tail=tail)
@@ -454,7 +469,8 @@ class DockerEngine:
 
     def list_handles(self, executor: Executor) -> list[str]:
         """Names of the containers this platform started, running or not, sorted."""
-        del executor
+        if self.uses_command_line(executor):
+            return self._cli.list_handles(executor)
         api = self._api()
         try:
             rows = api.containers(all=True, filters={"label": f"{MANAGED_LABEL}=1"})
@@ -493,125 +509,6 @@ class DockerEngine:
 
 def _ignore(_line: str) -> None:
     """A progress report that goes nowhere (``start`` pulling without a caller to tell)."""
-
-
-def _size(count: object) -> str:
-    if isinstance(count, bool) or not isinstance(count, int | float) or count < 0:
-        return "?"
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if count >= scale:
-            return f"{count / scale:.1f}{unit}"
-    return f"{int(count)}B"
-
-
-def pull_progress_line(event: object) -> str:
-    """One event of the daemon's pull stream as a progress line, or ``""`` for nothing to say.
-
-    ``{"id": "a1b2", "status": "Downloading", "progressDetail": {"current": 1200000, "total":
-    3400000}}`` becomes ``a1b2: Downloading 1.2MB/3.4MB``; an event without a layer id is its
-    status alone (``Status: Downloaded newer image for ...``).
-    """
-    record = _mapping(event)
-    status = str(record.get("status") or "").strip()
-    if not status:
-        return ""
-    layer = str(record.get("id") or "").strip()
-    detail = _mapping(record.get("progressDetail"))
-    current, total = detail.get("current"), detail.get("total")
-    if current is not None:
-        status += f" {_size(current)}" + (f"/{_size(total)}" if total else "")
-    return f"{layer}: {status}" if layer else status
-
-
-def platform_of(arch: str) -> str:
-    """The docker platform of an architecture such as ``amd64`` or ``arm64/v8``."""
-    return f"linux/{arch}"
-
-
-def _check_spec(spec: TaskSpec) -> None:
-    if not _DOCKER_NAME.match(spec.name):
-        raise BackendError(f"docker: {spec.name!r} cannot name a docker container")
-    if not spec.image or spec.image.startswith("-") or any(c.isspace() for c in spec.image):
-        raise BackendError(f"docker: {spec.image!r} is not an image reference")
-    for key in spec.env:
-        if not _ENV_KEY.match(key):
-            raise BackendError(f"docker: environment variable name {key!r} cannot be passed to docker")
-    for key in spec.labels:
-        if not key or "=" in key:
-            raise BackendError(f"docker: {key!r} cannot be a label name")
-    for bind in spec.binds:
-        for path in (bind.source, bind.target):
-            if not path.startswith("/") or ":" in path or "," in path:
-                raise BackendError(f"docker: bind path {path!r} must be absolute and contain no ':' or ','")
-
-
-def _volumes(spec: TaskSpec) -> list[str]:
-    return [f"{b.source}:{b.target}" + (":ro" if b.read_only else "") for b in spec.binds]
-
-
-def _same_arch(image: Mapping[str, Any], arch: str | None) -> bool:
-    """Whether a local image (``docker image inspect``) is for ``arch`` (any, when ``None``)."""
-    if not arch:
-        return True
-    wanted, _, variant = arch.partition("/")
-    if str(image.get("Architecture", "")) != wanted:
-        return False
-    return not variant or str(image.get("Variant", "")) in ("", variant)
-
-
-def parse_inspect(record: object) -> Observation:
-    """Turn the daemon's ``inspect`` record of a container into an observation.
-
-    Raises :class:`BackendUnavailable` when the record is not what the daemon writes.
-    """
-    if not isinstance(record, Mapping) or not isinstance(record.get("State"), Mapping):
-        raise BackendUnavailable(f"docker: the daemon's inspect record has no state: {record!r:.200}")
-    labels = {str(k): str(v) for k, v in _mapping(_mapping(record.get("Config")).get("Labels")).items()}
-    state = _mapping(record.get("State"))
-    status = str(state.get("Status", "")).lower()
-    raw_code = state.get("ExitCode")
-    exit_code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
-    error = str(state.get("Error") or "")
-    if status in _RUNNING_STATUSES:
-        host, port = _published(record, labels)
-        return Observation(state=Observed.RUNNING, host=host, port=port, detail=status, labels=labels)
-    if status in _EXITED_STATUSES:
-        if state.get("OOMKilled") is True:
-            detail = "killed for exceeding its memory limit"
-        else:
-            detail = error or f"exited with code {exit_code}"
-        return Observation(state=Observed.EXITED, exit_code=exit_code, detail=detail, labels=labels)
-    if status in _PENDING_STATUSES:
-        if status == "created" and error:
-            return Observation(state=Observed.FAILED, detail=error, labels=labels)
-        return Observation(state=Observed.PENDING, detail=status, labels=labels)
-    return Observation(
-        state=Observed.UNKNOWN, detail=f"docker reports status {status or 'none'!r}", labels=labels
-    )
-
-
-def _published(record: Mapping[str, Any], labels: Mapping[str, str]) -> tuple[str, int | None]:
-    """The host address and port of the interface port recorded in the container's labels."""
-    port = labels.get(PORT_LABEL)
-    if port is None:
-        return LOCALHOST, None
-    return published_address(_mapping(record.get("NetworkSettings")).get("Ports"), port)
-    bindings = _mapping(_mapping(record.get("NetworkSettings")).get("Ports")).get(f"{port}/tcp")
-    for binding in bindings if isinstance(bindings, list) else []:
-        entry = _mapping(binding)
-        host_port = str(entry.get("HostPort", ""))
-        if host_port.isdigit() and 0 < int(host_port) < 65536:
-            host_ip = str(entry.get("HostIp") or "")
-            # a wildcard binding is reachable on loopback too
-            return (LOCALHOST if host_ip in ("", "0.0.0.0", "::") else host_ip), int(host_port)  # noqa: S104
-    return LOCALHOST, None
-
-
-def last_lines(raw: bytes | str, tail: int) -> str:
-    """The last ``tail`` lines of a log, decoded (bad bytes replaced), each ending in a newline."""
-    text = raw.decode("utf-8", errors="replace") if isinstance(raw, bytes) else str(raw)
-    lines = text.splitlines()[-tail:] if tail > 0 else []
-    return "".join(f"{line}\n" for line in lines)
 
 
 def _mapping(value: object) -> Mapping[str, Any]:
@@ -659,6 +556,9 @@ def _reason(exc: BaseException) -> str:
 
 __all__: Sequence[str] = [
     "DEFAULT_URL",
+    "LOCALHOST",
+    "MANAGED_LABEL",
+    "PORT_LABEL",
     "PULL_POLICIES",
     "DockerEngine",
     "DockerOptions",

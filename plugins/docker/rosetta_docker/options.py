@@ -86,14 +86,18 @@ class DockerOptions:
     :ivar pull_policy: ``missing`` pulls an image the daemon does not have (or has for another
         architecture), ``always`` pulls before every start, ``never`` refuses to start without a
         local image and never asks a registry.
-    :ivar timeout: seconds one call to the daemon may take before the daemon counts as unreachable
-        (rounded up to whole seconds; pulls are not limited).
+    :ivar timeout: seconds one call to the daemon, or one ``docker`` command on the command-line
+        path, may take before the daemon counts as unreachable (rounded up to whole seconds for the
+        SDK; pulls are not limited by it).
+    :ivar pull_timeout: seconds one ``docker pull`` may take on the command-line path (the SDK
+        path does not limit pulls).
     :ivar stop_timeout: seconds ``stop`` gives the container's main process between SIGTERM and
         SIGKILL; 0 kills at once.
     :ivar init: run an init process as PID 1 (``docker run --init``), so that a main process which
         ignores SIGTERM still stops at once.
     :ivar labels: extra labels on every container (names starting with ``rosetta.`` are reserved).
-    :ivar binary: the docker program named by :meth:`DockerEngine.build_command` (batch scripts).
+    :ivar binary: the docker program: named by :meth:`DockerEngine.build_command` (batch scripts)
+        and run by the command-line path on the executor's host (a name on its ``PATH`` or a path).
     :ivar use_ssh_client: for ``ssh://`` URLs, run the ``ssh`` program (which reads
         ``~/.ssh/config``) instead of paramiko.
     """
@@ -101,6 +105,7 @@ class DockerOptions:
     base_url: str = attrs.field(default="", validator=_base_url)
     pull_policy: str = attrs.field(default="missing", validator=_pull_policy)
     timeout: float = attrs.field(default=120.0, validator=_timeout)
+    pull_timeout: float = attrs.field(default=900.0, validator=_timeout)
     stop_timeout: int = attrs.field(default=5, validator=_stop_timeout)
     init: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     labels: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_labels, validator=_labels)

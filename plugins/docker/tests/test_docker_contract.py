@@ -1,16 +1,20 @@
-"""The engine contract and end-to-end checks against the real Docker daemon of the testbed.
+"""The engine contract and end-to-end checks against the real Docker daemon of the testbed, on
+both paths: the SDK (the local executor) and the command line (:class:`LocalCLIExecutor`, this
+machine's executor under another name, standing in for an SSH-reached host).
 
 Needs a daemon at ``DOCKER_HOST`` or ``unix:///var/run/docker.sock`` with the image
-``localhost/testbed-busybox:latest`` (``testbed/setup.sh`` provides both); the module is skipped,
-saying which is missing, when either is absent. Nothing is ever pulled (``pull_policy = "never"``).
-Every container these tests start carries a label unique to this run and is removed at the end,
-even after a failure.
+``localhost/testbed-busybox:latest`` (``testbed/setup.sh`` provides both), and for the command
+line the ``docker`` program; the module (or the command-line class) is skipped, saying which is
+missing, when one is absent. Nothing is ever pulled (``pull_policy = "never"``). Every container
+these tests start carries a label unique to this run; after each test none may be left, and the
+module removes any at the end, even after a failure.
 """
 
 from __future__ import annotations
 
 import contextlib
 import http.client
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -24,13 +28,15 @@ import docker.errors
 import pytest
 
 import rosetta_docker.plugin
+from rosetta_core import hookimpl
 from rosetta_core.engines import Bind, Observed, Resources, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
-from rosetta_core.executors import Executor
+from rosetta_core.executors import Executor, ExecutorFactory, LocalExecutor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software, TaskStatus
 from rosetta_core.testing.contracts import HOSTILE, EngineContract, wait_for
 from rosetta_docker.engine import DockerEngine, DockerOptions, connect
+from rosetta_docker.plugin import LazyDockerEngine
 
 IMAGE = "localhost/testbed-busybox:latest"
 PAGE = "testbed-busybox OK"
@@ -71,6 +77,45 @@ def remove_leftovers() -> Iterator[None]:
                 api.remove_container(row["Id"], force=True, v=True)
     finally:
         api.close()
+
+
+def containers_of_this_run() -> list[str]:
+    """Names of the containers carrying this run's label, running or not."""
+    api = connect(DockerOptions())
+    try:
+        rows = api.containers(all=True, filters={"label": RUN_LABEL})
+    finally:
+        api.close()
+    return sorted(str(name).lstrip("/") for row in rows for name in row.get("Names") or ())
+
+
+@pytest.fixture(autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """After every test (and its own clean-up), no container of this run may be left."""
+    yield
+    assert containers_of_this_run() == [], "the test left containers behind"
+
+
+class LocalCLIExecutor(LocalExecutor):
+    """A test double: this machine's executor under another name, so the engine takes the
+    command-line path as it does for an SSH-reached host, against the testbed's daemon."""
+
+    name = "local-cli"
+
+
+class CLIExecutors:
+    """A test plugin registering the executor ``local-cli`` (a :class:`LocalCLIExecutor`)."""
+
+    @hookimpl
+    def rosetta_register_executors(self, register: Callable[[str, ExecutorFactory], None]) -> None:
+        def factory(_computing: Computing, _owner: str | None = None) -> Executor:
+            return LocalCLIExecutor()
+
+        register(LocalCLIExecutor.name, factory)
+
+
+def never_connect(_options: DockerOptions) -> Any:
+    raise AssertionError("the command-line path must not make an SDK client")
 
 
 @pytest.fixture
@@ -248,23 +293,53 @@ class TestDockerContract(EngineContract):
         assert engine.poll(spec.name, executor).state is Observed.GONE
 
 
+class TestDockerContractThroughTheCommandLine(TestDockerContract):
+    """The same checks with the engine running the ``docker`` program through the executor."""
+
+    @pytest.fixture(autouse=True)
+    def docker_program(self) -> None:
+        if shutil.which("docker") is None:
+            pytest.skip("no docker program on this machine (run testbed/setup.sh)")
+
+    @pytest.fixture
+    def engine(self) -> Iterator[DockerEngine]:
+        engine = DockerEngine(DockerOptions(**TEST_OPTIONS), client_factory=never_connect)
+        yield engine
+        engine.close()
+
+    @pytest.fixture
+    def executor(self) -> Executor:
+        return LocalCLIExecutor()
+
+    def test_the_engine_takes_the_command_line_path(self, engine: DockerEngine, executor: Executor) -> None:
+        assert engine.uses_command_line(executor)
+        assert not engine.uses_command_line(LocalExecutor())
+
+
 def run_kernel(factory: Callable[..., Kernel], **options: Any) -> Kernel:
     kernel = factory(
-        {"docker": rosetta_docker.plugin}, plugin_options={"docker": {**TEST_OPTIONS, **options}}
+        {"docker": rosetta_docker.plugin, "cli-executors": CLIExecutors()},
+        plugin_options={"docker": {**TEST_OPTIONS, **options}},
     )
     kernel.store.add(Software(name="bb", image="testbed-busybox", registry="localhost", interface_port=8080))
     kernel.store.add(Software(name="none", image="rosetta-no-such-image", registry="localhost"))
     kernel.store.add(Computing(name="here", engines=("docker",)))
+    kernel.store.add(Computing(name="there", engines=("docker",), executor=LocalCLIExecutor.name))
     return kernel
 
 
+@pytest.mark.parametrize("computing", ["here", "there"])
 def test_a_task_runs_and_stops_through_the_orchestrator(
-    rosetta_kernel_factory: Callable[..., Kernel],
+    rosetta_kernel_factory: Callable[..., Kernel], computing: str
 ) -> None:
+    if computing == "there" and shutil.which("docker") is None:
+        pytest.skip("no docker program on this machine (run testbed/setup.sh)")
     kernel = run_kernel(rosetta_kernel_factory)
     engine = kernel.engines.get("docker")
-    executor = kernel.executor_for(kernel.store.get(Computing, "here"))
-    task = kernel.orchestrator.run_task(owner="ada", software="bb", computing="here")
+    assert isinstance(engine, LazyDockerEngine)
+    executor = kernel.executor_for(kernel.store.get(Computing, computing))
+    assert engine.engine.uses_command_line(executor) is (computing == "there")
+    task = kernel.orchestrator.run_task(owner="ada", software="bb", computing=computing)
     handle = handle_for(task.id)
     try:
         assert task.handle == handle
@@ -289,14 +364,15 @@ def test_a_task_runs_and_stops_through_the_orchestrator(
             engine.stop(handle, executor)
 
 
+@pytest.mark.parametrize("computing", ["here", "there"])
 def test_a_missing_image_fails_the_task_with_a_readable_reason(
-    rosetta_kernel_factory: Callable[..., Kernel],
+    rosetta_kernel_factory: Callable[..., Kernel], computing: str
 ) -> None:
     kernel = run_kernel(rosetta_kernel_factory)
-    task = kernel.orchestrator.run_task(owner="ada", software="none", computing="here")
+    task = kernel.orchestrator.run_task(owner="ada", software="none", computing=computing)
     assert task.status is TaskStatus.FAILED, task
     assert task.error is not None
     assert "image localhost/rosetta-no-such-image:latest not found locally" in task.error
     engine = kernel.engines.get("docker")
-    executor = kernel.executor_for(kernel.store.get(Computing, "here"))
+    executor = kernel.executor_for(kernel.store.get(Computing, computing))
     assert engine.poll(handle_for(task.id), executor).state is Observed.GONE

@@ -1,5 +1,5 @@
-"""Pure tests of the Docker engine: argv and API arguments it builds, daemon answers it parses,
-errors it translates, options and registration.
+"""Pure tests of the Docker engine's SDK path: argv and API arguments it builds, errors it
+translates, options and registration (what docker reports is read in ``test_docker_records.py``).
 
 No daemon is asked here: the engine gets an autospecced fake of ``docker.APIClient`` (so a call
 with a keyword the SDK does not have fails), or a socket path where nothing listens.
@@ -33,14 +33,20 @@ from rosetta_docker.engine import (
     DockerOptions,
     connect,
     daemon_url,
-    last_lines,
-    parse_inspect,
 )
 from rosetta_docker.plugin import LazyDockerEngine
 
 NAME = "rosetta-0123abcd"
 IMAGE = "localhost/testbed-busybox:latest"
 NOWHERE = "unix:///tmp/nonexistent-docker.sock"
+
+
+def sdk_executor() -> ScriptedExecutor:
+    """A scripted executor named as the local one, so calls take the SDK path; any command run
+    through it would fail the test (it has no answers)."""
+    executor = ScriptedExecutor()
+    executor.name = "local"
+    return executor
 
 
 def full_spec(**overrides: Any) -> TaskSpec:
@@ -258,7 +264,7 @@ def test_the_sdk_turns_the_arguments_into_what_docker_run_would_send() -> None:
         api.close()
 
 
-# ---------------------------------------------------------------- inspect parsing
+# ---------------------------------------------------------------- start
 
 
 def inspect_record(status: str, **state: Any) -> dict[str, Any]:
@@ -270,91 +276,25 @@ def inspect_record(status: str, **state: Any) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("status", ["running", "paused"])
-def test_running_reports_the_published_port_and_the_labels(status: str) -> None:
-    obs = parse_inspect(inspect_record(status))
-    assert (obs.state, obs.host, obs.port) == (Observed.RUNNING, "127.0.0.1", 34917)
-    assert obs.labels["rosetta.task"] == "t"
-
-
-def test_running_without_interface_has_no_port() -> None:
-    record = inspect_record("running")
-    record["Config"]["Labels"] = {"rosetta.managed": "1"}
-    obs = parse_inspect(record)
-    assert (obs.state, obs.host, obs.port) == (Observed.RUNNING, "127.0.0.1", None)
-
-
-@pytest.mark.parametrize("ports", [None, {}, {"8080/tcp": None}, {"8080/tcp": [{"HostPort": "x"}]}])
-def test_running_without_a_binding_yet_has_no_port(ports: Any) -> None:
-    record = inspect_record("running")
-    record["NetworkSettings"]["Ports"] = ports
-    assert parse_inspect(record).port is None
-
-
-def test_wildcard_binding_is_reached_on_loopback() -> None:
-    record = inspect_record("running")
-    record["NetworkSettings"]["Ports"]["8080/tcp"] = [{"HostIp": "0.0.0.0", "HostPort": "40000"}]
-    assert (parse_inspect(record).host, parse_inspect(record).port) == ("127.0.0.1", 40000)
-
-
-@pytest.mark.parametrize("status", ["exited", "dead"])
-def test_exit_code_is_reported_whatever_it_is(status: str) -> None:
-    obs = parse_inspect(inspect_record(status, ExitCode=3))
-    assert (obs.state, obs.exit_code, obs.detail) == (Observed.EXITED, 3, "exited with code 3")
-
-
-def test_out_of_memory_and_errors_are_said() -> None:
-    obs = parse_inspect(inspect_record("exited", ExitCode=137, OOMKilled=True))
-    assert (obs.state, obs.exit_code) == (Observed.EXITED, 137)
-    assert "memory" in obs.detail
-    obs = parse_inspect(inspect_record("exited", ExitCode=128, Error="mount failed"))
-    assert obs.detail == "mount failed"
-
-
-@pytest.mark.parametrize("status", ["created", "restarting"])
-def test_not_running_yet_is_pending(status: str) -> None:
-    assert parse_inspect(inspect_record(status)).state is Observed.PENDING
-
-
-def test_created_with_an_error_failed() -> None:
-    obs = parse_inspect(inspect_record("created", Error="OCI runtime error"))
-    assert (obs.state, obs.detail) == (Observed.FAILED, "OCI runtime error")
-
-
-def test_odd_status_is_unknown_and_garbage_unavailable() -> None:
-    assert parse_inspect(inspect_record("mystery")).state is Observed.UNKNOWN
-    for garbage in ("not a record", {}, {"State": "running"}, None):
-        with pytest.raises(BackendUnavailable):
-            parse_inspect(garbage)
-
-
-def test_last_lines_keeps_the_tail_and_decodes_what_it_can() -> None:
-    assert last_lines(b"a\nb\r\nc", 2) == "b\nc\n"
-    assert last_lines(b"\xff\xfeok\n", 5) == "\ufffd\ufffdok\n"
-    assert last_lines(b"a\n", 0) == "" and last_lines(b"", 3) == ""
-
-
-# ---------------------------------------------------------------- start
-
-
-def test_start_creates_then_starts_and_ignores_the_executor(
-    engine_api: tuple[DockerEngine, Any], scripted_executor: ScriptedExecutor
+def test_start_creates_then_starts_and_ignores_the_local_executor(
+    engine_api: tuple[DockerEngine, Any],
 ) -> None:
     engine, api = engine_api
     spec = full_spec()
-    assert engine.start(spec, scripted_executor) == NAME
+    local = sdk_executor()
+    assert engine.start(spec, local) == NAME
     container, host = engine.create_args(spec)
     api.create_container.assert_called_once_with(**container, host_config={"host": host})
     api.start.assert_called_once_with(NAME)
     api.pull.assert_not_called()
-    assert scripted_executor.calls == []
+    assert local.calls == []
 
 
 def test_pull_never_refuses_a_missing_image_without_a_pull(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.inspect_image.side_effect = docker.errors.ImageNotFound("No such image")
     with pytest.raises(BackendError, match=r"image localhost/nope:1 not found locally") as info:
-        engine.start(full_spec(image="localhost/nope:1"), ScriptedExecutor())
+        engine.start(full_spec(image="localhost/nope:1"), sdk_executor())
     assert not isinstance(info.value, BackendUnavailable)
     api.pull.assert_not_called()
     api.create_container.assert_not_called()
@@ -363,23 +303,23 @@ def test_pull_never_refuses_a_missing_image_without_a_pull(engine_api: tuple[Doc
 def test_pull_missing_pulls_for_the_specs_platform(fakes: Fakes) -> None:
     engine, api = make_engine(fakes, pull_policy="missing")
     api.inspect_image.side_effect = docker.errors.ImageNotFound("No such image")
-    engine.start(full_spec(), ScriptedExecutor())
+    engine.start(full_spec(), sdk_executor())
     api.pull.assert_called_once_with(IMAGE, stream=True, decode=True, platform="linux/amd64")
     api.start.assert_called_once_with(NAME)
 
 
 def test_pull_missing_keeps_a_local_image_of_the_right_architecture(fakes: Fakes) -> None:
     engine, api = make_engine(fakes, pull_policy="missing")
-    engine.start(full_spec(), ScriptedExecutor())
+    engine.start(full_spec(), sdk_executor())
     api.pull.assert_not_called()
     api.inspect_image.return_value = {"Architecture": "amd64"}
-    engine.start(full_spec(arch="arm64/v8"), ScriptedExecutor())
+    engine.start(full_spec(arch="arm64/v8"), sdk_executor())
     api.pull.assert_called_once_with(IMAGE, stream=True, decode=True, platform="linux/arm64/v8")
 
 
 def test_pull_always_pulls_without_looking(fakes: Fakes) -> None:
     engine, api = make_engine(fakes, pull_policy="always")
-    engine.start(full_spec(arch=None), ScriptedExecutor())
+    engine.start(full_spec(arch=None), sdk_executor())
     api.inspect_image.assert_not_called()
     api.pull.assert_called_once_with(IMAGE, stream=True, decode=True, platform=None)
 
@@ -388,22 +328,22 @@ def test_a_pull_that_fails_midway_is_a_readable_error(fakes: Fakes) -> None:
     engine, api = make_engine(fakes, pull_policy="always")
     api.pull.return_value = iter([{"status": "Pulling"}, {"error": "manifest unknown", "errorDetail": {}}])
     with pytest.raises(BackendError, match=r"cannot pull image .*: manifest unknown"):
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
     api.create_container.assert_not_called()
     api.pull.side_effect = api_error(404, "pull access denied for nope")
     with pytest.raises(BackendError, match="pull access denied"):
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
 
 
 def test_start_of_an_existing_container_is_not_an_error(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.create_container.side_effect = api_error(409, f'Conflict. The container name "/{NAME}" is in use')
     api.inspect_container.return_value = inspect_record("running")
-    assert engine.start(full_spec(), ScriptedExecutor()) == NAME
+    assert engine.start(full_spec(), sdk_executor()) == NAME
     api.start.assert_not_called()
     # an earlier attempt cut short between create and start: start it now
     api.inspect_container.return_value = inspect_record("created")
-    assert engine.start(full_spec(), ScriptedExecutor()) == NAME
+    assert engine.start(full_spec(), sdk_executor()) == NAME
     api.start.assert_called_once_with(NAME)
 
 
@@ -412,14 +352,14 @@ def test_a_foreign_container_on_the_name_is_refused(engine_api: tuple[DockerEngi
     api.create_container.side_effect = api_error(409, "Conflict.")
     api.inspect_container.return_value = {"State": {"Status": "running"}, "Config": {"Labels": {}}}
     with pytest.raises(BackendError, match="rosetta did not start it"):
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
 
 
 def test_failed_start_says_why_and_removes_the_container(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.start.side_effect = api_error(400, 'exec: "/no/such/program": no such file or directory')
     with pytest.raises(BackendError, match=r"cannot start container .*/no/such/program") as info:
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
     assert not isinstance(info.value, BackendUnavailable)
     api.remove_container.assert_called_once_with(NAME, force=True, v=True)
 
@@ -428,7 +368,7 @@ def test_start_without_an_answer_is_unavailable_and_removes(engine_api: tuple[Do
     engine, api = engine_api
     api.start.side_effect = requests.exceptions.ReadTimeout("read timed out")
     with pytest.raises(BackendUnavailable, match="did not answer within 120 s"):
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
     api.remove_container.assert_called_once_with(NAME, force=True, v=True)
 
 
@@ -436,7 +376,7 @@ def test_refused_create_is_an_error(engine_api: tuple[DockerEngine, Any]) -> Non
     engine, api = engine_api
     api.create_container.side_effect = api_error(400, "invalid reference format")
     with pytest.raises(BackendError, match=r"cannot create container .*: invalid reference format") as info:
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
     assert not isinstance(info.value, BackendUnavailable)
 
 
@@ -446,19 +386,19 @@ def test_refused_create_is_an_error(engine_api: tuple[DockerEngine, Any]) -> Non
 def test_poll_parses_inspect(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.inspect_container.return_value = inspect_record("running")
-    assert engine.poll(NAME, ScriptedExecutor()).port == 34917
+    assert engine.poll(NAME, sdk_executor()).port == 34917
     api.inspect_container.assert_called_once_with(NAME)
 
 
 def test_poll_no_such_container_is_gone(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.inspect_container.side_effect = not_found()
-    assert engine.poll(NAME, ScriptedExecutor()).state is Observed.GONE
+    assert engine.poll(NAME, sdk_executor()).state is Observed.GONE
 
 
 def test_poll_of_an_impossible_name_is_gone_without_asking(fakes: Fakes) -> None:
     engine = DockerEngine(client_factory=fakes.factory)
-    assert engine.poll("../images/json", ScriptedExecutor()).state is Observed.GONE
+    assert engine.poll("../images/json", sdk_executor()).state is Observed.GONE
     assert fakes.clients == []
 
 
@@ -479,7 +419,7 @@ def test_poll_that_gets_no_answer_is_unavailable(
     engine, api = engine_api
     api.inspect_container.side_effect = raised
     with pytest.raises(BackendUnavailable, match=message) as info:
-        engine.poll(NAME, ScriptedExecutor())
+        engine.poll(NAME, sdk_executor())
     assert info.value.__cause__ is raised
     assert str(info.value).startswith("docker: cannot inspect container")
 
@@ -490,29 +430,29 @@ def test_a_lost_daemon_drops_the_client_and_the_next_call_connects_again(
     engine, api = engine_api
     api.containers.side_effect = requests.exceptions.ConnectionError("Connection aborted.")
     with pytest.raises(BackendUnavailable):
-        engine.list_handles(ScriptedExecutor())
+        engine.list_handles(sdk_executor())
     api.close.assert_called_once_with()
-    assert engine.list_handles(ScriptedExecutor()) == []
+    assert engine.list_handles(sdk_executor()) == []
     assert len(fakes.clients) == 2
 
 
 def test_stop_stops_then_removes_and_tolerates_gone(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
-    engine.stop(NAME, ScriptedExecutor())
+    engine.stop(NAME, sdk_executor())
     api.stop.assert_called_once_with(NAME, timeout=5)
     api.remove_container.assert_called_once_with(NAME, force=True, v=True)
     api.stop.side_effect = not_found()
-    engine.stop(NAME, ScriptedExecutor())
+    engine.stop(NAME, sdk_executor())
     api.stop.side_effect = None
     api.remove_container.side_effect = not_found()
-    engine.stop(NAME, ScriptedExecutor())
+    engine.stop(NAME, sdk_executor())
     api.remove_container.side_effect = api_error(409, f"removal of container {NAME} is already in progress")
-    engine.stop(NAME, ScriptedExecutor())
+    engine.stop(NAME, sdk_executor())
 
 
 def test_stop_timeout_zero_kills_at_once(fakes: Fakes) -> None:
     engine, api = make_engine(fakes, stop_timeout=0)
-    engine.stop(NAME, ScriptedExecutor())
+    engine.stop(NAME, sdk_executor())
     api.stop.assert_not_called()
     api.remove_container.assert_called_once_with(NAME, force=True, v=True)
 
@@ -524,28 +464,28 @@ def test_stop_failure_is_an_error(engine_api: tuple[DockerEngine, Any]) -> None:
     with pytest.raises(
         BackendError, match=r"cannot remove container .*: cannot remove container: permission"
     ):
-        engine.stop(NAME, ScriptedExecutor())
+        engine.stop(NAME, sdk_executor())
     api.stop.side_effect = requests.exceptions.ConnectionError("gone")
     with pytest.raises(BackendUnavailable, match="cannot stop container"):
-        engine.stop(NAME, ScriptedExecutor())
+        engine.stop(NAME, sdk_executor())
 
 
 def test_logs_are_merged_text_of_the_last_lines(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.logs.return_value = b"out1\nerr1\nout2\n"
-    assert engine.logs(NAME, ScriptedExecutor(), tail=2) == "err1\nout2\n"
+    assert engine.logs(NAME, sdk_executor(), tail=2) == "err1\nout2\n"
     api.logs.assert_called_once_with(NAME, stdout=True, stderr=True, tail=2)
 
 
 def test_logs_of_a_gone_container_are_empty(engine_api: tuple[DockerEngine, Any]) -> None:
     engine, api = engine_api
     api.logs.side_effect = not_found()
-    assert engine.logs(NAME, ScriptedExecutor()) == ""
-    assert engine.logs(NAME, ScriptedExecutor(), tail=0) == ""
+    assert engine.logs(NAME, sdk_executor()) == ""
+    assert engine.logs(NAME, sdk_executor(), tail=0) == ""
     assert api.logs.call_count == 1
     api.logs.side_effect = api_error(501, "configured logging driver does not support reading")
     with pytest.raises(BackendError, match="does not support reading"):
-        engine.logs(NAME, ScriptedExecutor())
+        engine.logs(NAME, sdk_executor())
 
 
 def test_list_handles_keeps_platform_names(engine_api: tuple[DockerEngine, Any]) -> None:
@@ -556,7 +496,7 @@ def test_list_handles_keeps_platform_names(engine_api: tuple[DockerEngine, Any])
         {"Names": ["/rosetta-a"]},
         {"Names": None},
     ]
-    assert engine.list_handles(ScriptedExecutor()) == ["rosetta-a", "rosetta-b"]
+    assert engine.list_handles(sdk_executor()) == ["rosetta-a", "rosetta-b"]
     api.containers.assert_called_once_with(all=True, filters={"label": "rosetta.managed=1"})
 
 
@@ -564,7 +504,7 @@ def test_list_handles_failure_is_unavailable(engine_api: tuple[DockerEngine, Any
     engine, api = engine_api
     api.containers.side_effect = api_error(500, "daemon is shutting down")
     with pytest.raises(BackendUnavailable, match="shutting down"):
-        engine.list_handles(ScriptedExecutor())
+        engine.list_handles(sdk_executor())
 
 
 # ---------------------------------------------------------------- connecting
@@ -573,8 +513,8 @@ def test_list_handles_failure_is_unavailable(engine_api: tuple[DockerEngine, Any
 def test_the_client_is_made_on_first_use_and_closed(fakes: Fakes) -> None:
     engine = DockerEngine(client_factory=fakes.factory)
     assert fakes.clients == []
-    engine.list_handles(ScriptedExecutor())
-    engine.list_handles(ScriptedExecutor())
+    engine.list_handles(sdk_executor())
+    engine.list_handles(sdk_executor())
     assert len(fakes.clients) == 1
     engine.close()
     fakes.api.close.assert_called_once_with()
@@ -623,9 +563,9 @@ def dead_socket(tmp_path: Path) -> Iterator[str]:
 def test_a_refusing_socket_is_unavailable(dead_socket: str) -> None:
     engine = DockerEngine(DockerOptions(base_url=dead_socket))
     with pytest.raises(BackendUnavailable, match="Connection refused; is dockerd running"):
-        engine.poll(NAME, ScriptedExecutor())
+        engine.poll(NAME, sdk_executor())
     with pytest.raises(BackendUnavailable):
-        engine.start(full_spec(), ScriptedExecutor())
+        engine.start(full_spec(), sdk_executor())
     engine.close()
 
 
@@ -697,7 +637,7 @@ def test_shutdown_closes_the_client(rosetta_kernel_factory: Callable[..., Kernel
     assert isinstance(lazy, LazyDockerEngine)
     engine = lazy.engine
     engine._factory = fakes.factory
-    engine.list_handles(ScriptedExecutor())
+    engine.list_handles(sdk_executor())
     kernel.close()
     fakes.api.close.assert_called_once_with()
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import time
 import urllib.error
 import urllib.request
@@ -27,14 +28,26 @@ import requests
 import rosetta_docker.plugin
 from rosetta_core.engines import Observed, PullingEngine, TaskSpec, handle_for
 from rosetta_core.errors import BackendError, BackendUnavailable
+from rosetta_core.executors import LocalExecutor
 from rosetta_core.kernel import Kernel
-from rosetta_core.model import Computing, Software, TaskStatus
+from rosetta_core.model import Computing, Software, TaskStatus, new_id
+from rosetta_core.testing.contracts import wait_for
 from rosetta_core.testing.fakes import ScriptedExecutor
 from rosetta_docker.engine import DockerEngine, DockerOptions, connect, pull_progress_line
 from rosetta_docker.plugin import LazyDockerEngine
 
 NAME = "rosetta-0123abcd"
 REF = "127.0.0.1:5000/testbed/busybox:latest"
+
+
+def sdk_executor() -> ScriptedExecutor:
+    """A scripted executor named as the local one, so calls take the SDK path; any command run
+    through it would fail the test (it has no answers)."""
+    executor = ScriptedExecutor()
+    executor.name = "local"
+    return executor
+
+
 STREAM = [
     {"status": "Pulling from testbed/busybox", "id": "latest"},
     {"status": "Pulling fs layer", "progressDetail": {}, "id": "46bbfdf5c16b"},
@@ -70,14 +83,14 @@ def test_the_engine_and_its_lazy_proxy_are_pulling_engines() -> None:
     lazy = LazyDockerEngine(DockerOptions())
     assert isinstance(lazy, PullingEngine)
     with mock.patch.object(DockerEngine, "pull") as pull:
-        lazy.pull(spec(), ScriptedExecutor(), print)
+        lazy.pull(spec(), sdk_executor(), print)
     pull.assert_called_once_with(spec(), mock.ANY, print)
 
 
 def test_missing_pulls_reports_the_stream_and_start_does_not_look_again() -> None:
     engine, api = fake_engine(pull_policy="missing")
     lines: list[str] = []
-    executor = ScriptedExecutor()
+    executor = sdk_executor()
     engine.pull(spec(), executor, lines.append)
     api.pull.assert_called_once_with(REF, stream=True, decode=True, platform=None)
     assert lines == [
@@ -104,7 +117,7 @@ def test_missing_keeps_a_local_image() -> None:
     api.inspect_image.side_effect = None
     api.inspect_image.return_value = {"Id": "sha256:1", "Architecture": "amd64"}
     lines: list[str] = []
-    engine.pull(spec(arch="amd64"), ScriptedExecutor(), lines.append)
+    engine.pull(spec(arch="amd64"), sdk_executor(), lines.append)
     assert lines == []
     api.pull.assert_not_called()
 
@@ -112,18 +125,18 @@ def test_missing_keeps_a_local_image() -> None:
 def test_always_pulls_for_the_platform_without_looking() -> None:
     engine, api = fake_engine(pull_policy="always")
     lines: list[str] = []
-    engine.pull(spec(arch="arm64/v8"), ScriptedExecutor(), lines.append)
+    engine.pull(spec(arch="arm64/v8"), sdk_executor(), lines.append)
     api.inspect_image.assert_not_called()
     api.pull.assert_called_once_with(REF, stream=True, decode=True, platform="linux/arm64/v8")
     assert lines[0] == f"pulling {REF} for linux/arm64/v8"
-    engine.start(spec(arch="arm64/v8"), ScriptedExecutor())
+    engine.start(spec(arch="arm64/v8"), sdk_executor())
     assert api.pull.call_count == 1  # start did not pull a second time
 
 
 def test_never_refuses_a_missing_image_without_asking_a_registry() -> None:
     engine, api = fake_engine(pull_policy="never")
     with pytest.raises(BackendError, match="not found locally, and pull_policy is 'never'") as info:
-        engine.pull(spec(), ScriptedExecutor(), print)
+        engine.pull(spec(), sdk_executor(), print)
     assert not isinstance(info.value, BackendUnavailable)
     api.pull.assert_not_called()
 
@@ -133,18 +146,18 @@ def test_a_failed_pull_says_why() -> None:
     api.pull.return_value = iter([{"status": "Pulling from testbed/nope"}, {"error": "manifest unknown"}])
     lines: list[str] = []
     with pytest.raises(BackendError, match=r"cannot pull image .*: manifest unknown"):
-        engine.pull(spec(), ScriptedExecutor(), lines.append)
+        engine.pull(spec(), sdk_executor(), lines.append)
     assert lines == [f"pulling {REF}", "Pulling from testbed/nope"]
     response = requests.Response()
     response.status_code = 500
     api.pull.side_effect = docker.errors.APIError("500", response=response, explanation="connection refused")
     with pytest.raises(BackendError, match="connection refused") as info:
-        engine.pull(spec(), ScriptedExecutor(), lines.append)
+        engine.pull(spec(), sdk_executor(), lines.append)
     assert not isinstance(info.value, BackendUnavailable)
     # neither failure counts as pulled: start applies the policy itself
     api.pull.side_effect = None
     api.pull.return_value = iter(STREAM)
-    engine.start(spec(), ScriptedExecutor())
+    engine.start(spec(), sdk_executor())
     assert api.pull.call_count == 3
 
 
@@ -284,7 +297,58 @@ def test_an_unreachable_registry_is_a_readable_error(registry: str) -> None:
     engine = DockerEngine(DockerOptions(pull_policy="always"))
     try:
         with pytest.raises(BackendError, match="connection refused") as info:
-            engine.pull(spec(image="127.0.0.1:9/testbed/busybox:latest"), ScriptedExecutor(), print)
+            engine.pull(spec(image="127.0.0.1:9/testbed/busybox:latest"), sdk_executor(), print)
         assert not isinstance(info.value, BackendUnavailable)
     finally:
         engine.close()
+
+
+class LocalCLIExecutor(LocalExecutor):
+    """A test double: this machine's executor under another name, so the engine runs the docker
+    program through it (the command-line path), as for an SSH-reached host."""
+
+    name = "local-cli"
+
+
+@pytest.fixture
+def docker_program() -> None:
+    if shutil.which("docker") is None:
+        pytest.skip("no docker program on this machine (run testbed/setup.sh)")
+
+
+@pytest.mark.testbed
+@pytest.mark.usefixtures("docker_program")
+def test_a_pull_through_the_command_line_reports_dockers_lines_and_the_image_runs(registry: str) -> None:
+    ref = f"{registry}/testbed/busybox:latest"
+    run = uuid.uuid4().hex
+    engine = DockerEngine(DockerOptions(pull_policy="missing", init=True, labels={"test.rosetta-run": run}))
+    executor = LocalCLIExecutor()
+    task_id = new_id()
+    task = TaskSpec(task_id=task_id, name=handle_for(task_id), image=ref, interface_port=8080, arch="amd64")
+    lines: list[str] = []
+    try:
+        engine.pull(task, executor, lines.append)
+        assert lines[0] == f"pulling {ref} for linux/amd64" and lines[-1] == f"pulled {ref}"
+        assert f"Status: Downloaded newer image for {ref}" in lines
+        assert engine._client is None  # the SDK was not asked
+        engine.pull(task, executor, lines.append)  # now the daemon has it: nothing to do, nothing said
+        assert lines[-1] == f"pulled {ref}" and lines.count(f"pulled {ref}") == 1
+        assert engine.start(task, executor) == task.name
+        obs = wait_for(lambda: engine.poll(task.name, executor), lambda o: o.port is not None, 30)
+        assert obs.state is Observed.RUNNING and obs.port is not None
+    finally:
+        engine.stop(task.name, executor)
+    assert engine.poll(task.name, executor).state is Observed.GONE
+    left = executor.run(["docker", "ps", "-aq", "--filter", f"label=test.rosetta-run={run}"]).stdout
+    assert left == ""
+
+
+@pytest.mark.testbed
+@pytest.mark.usefixtures("docker_program")
+def test_an_unreachable_registry_is_a_readable_error_through_the_command_line(registry: str) -> None:
+    del registry  # (the fixture skips without a daemon and a registry)
+    engine = DockerEngine(DockerOptions(pull_policy="always"))
+    with pytest.raises(BackendError, match="connection refused") as info:
+        engine.pull(spec(image="127.0.0.1:9/testbed/busybox:latest"), LocalCLIExecutor(), print)
+    assert not isinstance(info.value, BackendUnavailable)
+    assert str(info.value).startswith("docker: cannot pull image 127.0.0.1:9/testbed/busybox:latest: ")

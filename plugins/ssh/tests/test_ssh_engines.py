@@ -1,7 +1,8 @@
-"""The engine contract through the SSH executor: unchanged engine plugins on an SSH-reached host.
+"""The engine contract through the SSH executor: the engine plugins on an SSH-reached host.
 
-Podman (rootless, in the account's own storage) and Apptainer run as the testbed's unprivileged
-account behind a private OpenSSH server, driven only through ``SSHExecutor``. Whatever a failing
+Podman (rootless, in the account's own storage), Docker (the daemon the account may use, through
+its command line) and Apptainer run as the testbed's unprivileged account behind a private OpenSSH
+server, driven only through ``SSHExecutor``. Whatever a failing
 test leaves is removed by label or scratch folder at the end of the module.
 """
 
@@ -25,6 +26,8 @@ from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel, create_kernel
 from rosetta_core.model import Software, TaskStatus
 from rosetta_core.testing.contracts import EngineContract
+from rosetta_docker.engine import DockerEngine
+from rosetta_docker.options import DockerOptions
 from rosetta_podman.engine import PodmanEngine, PodmanOptions
 from rosetta_singularity.engine import SingularityEngine, SingularityOptions
 from rosetta_ssh.testing import PrivateSSHD, SSHRemote, make_remote, remote_workdir
@@ -33,7 +36,8 @@ pytestmark = pytest.mark.testbed
 
 BUSYBOX = "localhost/testbed-busybox:latest"
 BUSYBOX_ROOTFS = "/var/lib/testbed/rootfs/busybox"
-RUN_LABEL = f"rosetta.test-run={uuid.uuid4().hex}"
+RUN_ID = uuid.uuid4().hex
+RUN_LABEL = f"rosetta.test-run={RUN_ID}"
 HTTP_DEFINITION = """\
 Bootstrap: localimage
 From: {source}
@@ -71,9 +75,10 @@ def remove_leftovers(module_remote: SSHRemote) -> Iterator[None]:
     module_remote.sshd.start()
     executor = module_remote.executor()
     with contextlib.suppress(BackendError):
-        found = executor.run(["podman", "ps", "-aq", "--filter", f"label={RUN_LABEL}"]).stdout.split()
-        if found:
-            executor.run(["podman", "rm", "-f", "-t", "0", *found], timeout=120)
+        for program, label in (("podman", RUN_LABEL), ("docker", f"test-run={RUN_ID}")):
+            found = executor.run([program, "ps", "-aq", "--filter", f"label={label}"]).stdout.split()
+            if found:
+                executor.run([program, "rm", "-f", *found], timeout=120)
 
 
 class TestPodmanOverSSH(EngineContract):
@@ -86,6 +91,32 @@ class TestPodmanOverSSH(EngineContract):
     @pytest.fixture
     def engine(self) -> PodmanEngine:
         return PodmanEngine(PodmanOptions(pull_policy="never", extra_args=("--init", "--label", RUN_LABEL)))
+
+    @pytest.fixture
+    def image(self) -> str:
+        return BUSYBOX
+
+    @pytest.fixture
+    def interface_port(self) -> int | None:
+        return 8080
+
+    @pytest.fixture
+    def exit_command(self) -> tuple[str, ...]:
+        return ("sh", "-c", "exit 3")
+
+
+class TestDockerOverSSH(EngineContract):
+    @pytest.fixture
+    def executor(self, remote_executor: Executor) -> Executor:
+        probe = remote_executor.run(["docker", "image", "inspect", BUSYBOX], timeout=60)
+        if probe.returncode != 0:
+            pytest.skip(f"the account cannot use docker or it has no {BUSYBOX}: {probe.stderr.strip()[:200]}")
+        return remote_executor
+
+    @pytest.fixture
+    def engine(self) -> DockerEngine:
+        engine = DockerEngine(DockerOptions(pull_policy="never", init=True, labels={"test-run": RUN_ID}))
+        return engine
 
     @pytest.fixture
     def image(self) -> str:
