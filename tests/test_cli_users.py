@@ -26,7 +26,8 @@ def rosetta(tmp_path: Path) -> Rosetta:
     site = install_fake_distribution(tmp_path / "site", "rosetta-keys", {"keys": "keys_plugin"})
     config = tmp_path / "site.toml"
     # only this file's plugin makes key pairs (the SSH plugin, if installed, would too)
-    config.write_text('[rosetta]\nstore = "rosetta.sqlite"\n[plugins]\nenabled = ["core", "keys", "podman"]\n')
+    plugins = '[plugins]\nenabled = ["core", "keys", "podman"]\n'
+    config.write_text('[rosetta]\nstore = "rosetta.sqlite"\n' + plugins)
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join([str(site), str(TESTS)]),
