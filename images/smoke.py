@@ -365,7 +365,7 @@ def ssh_login(t: Target, password: str) -> str | None:
             warnings.simplefilter("ignore")
             import paramiko  # type: ignore[import-untyped,unused-ignore]
     except ImportError:
-        paramiko = None
+        paramiko = None  # type: ignore[assignment,unused-ignore]
     if paramiko is not None:
         client = paramiko.SSHClient()
         client.set_missing_host_key_policy(paramiko.AutoAddPolicy())

@@ -363,7 +363,8 @@ def make_remote(
     resource ``computing`` to ``sshd.user``, authorize their key and, with ``trust``, trust the
     server's host keys. ``engines`` and ``options`` (e.g. ``tunnel="ssh-forward"``) go to the
     resource. ``kernel`` must have the SSH plugin."""
-    record = kernel.store.add(attrs.evolve(ssh_computing(sshd.port, computing, **options), engines=engines))
+    base = ssh_computing(sshd.port, computing)
+    record = kernel.store.add(attrs.evolve(base, engines=engines, options={**base.options, **options}))
     create_user(kernel, user)
     kernel.store.set_account(ComputingAccount(owner=user, computing=computing, account=sshd.user))
     remote = SSHRemote(kernel=kernel, computing=record, sshd=sshd, user=user, account=sshd.user)
