@@ -25,6 +25,7 @@ def test_ci_runs_the_readme_test_command() -> None:
 
 def test_cli_examples_parse() -> None:
     docs = README + (ROOT / "docs" / "plugins.md").read_text()
+    docs = re.sub(r"\\\n\s*", " ", docs)  # a command continued on the next line
     examples = [line.split("#")[0].strip() for line in re.findall(r"^rosetta .*$", docs, flags=re.M)]
     assert len(examples) >= 8
     parser = build_parser()
