@@ -178,6 +178,7 @@ def cmd_task_run(args: argparse.Namespace) -> int:
             ("memory_mb", args.memory),
             ("partition", args.partition),
             ("walltime_minutes", args.walltime),
+            ("gpus", args.gpus),
         )
         if value is not None
     }
@@ -416,6 +417,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--memory", type=int, metavar="MB")
     p.add_argument("--partition")
     p.add_argument("--walltime", type=int, metavar="MINUTES")
+    p.add_argument("--gpus", type=int)
     p = add(task, "list", cmd_task_list, "list tasks, newest first")
     p.add_argument("--owner")
     p.add_argument("--status", action="append", choices=[s.value for s in TaskStatus])

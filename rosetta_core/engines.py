@@ -50,6 +50,12 @@ class Resources:
     memory_mb: int | None = None
     partition: str | None = None
     walltime_minutes: int | None = None
+    gpus: int | None = None
+    #: the scheduler account (project) the job is charged to
+    account: str | None = None
+    #: extra scheduler directives, each the text after ``#SBATCH `` or ``#PBS `` (the workload
+    #: manager validates them against its own allow-list)
+    directives: tuple[str, ...] = ()
 
 
 @attrs.frozen(kw_only=True)

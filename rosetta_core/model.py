@@ -223,6 +223,7 @@ class TaskOptions:
     memory_mb: int | None = attrs.field(default=None, validator=v.optional_int_between(4, 64 * 1024 * 1024))
     partition: str | None = attrs.field(default=None, validator=v.optional_name)
     walltime_minutes: int | None = attrs.field(default=None, validator=v.optional_int_between(1, 525600))
+    gpus: int | None = attrs.field(default=None, validator=v.optional_int_between(0, 64))
 
 
 # not slotted: the store rebuilds thousands of tasks per listing by filling __dict__ directly

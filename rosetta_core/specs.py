@@ -73,6 +73,11 @@ def storage_binds(
     )
 
 
+def _text_option(computing: Computing, key: str) -> str | None:
+    value = computing.options.get(key)
+    return value if isinstance(value, str) and value else None
+
+
 def build_spec(
     task: Task,
     software: Software,
@@ -95,8 +100,15 @@ def build_spec(
         resources=Resources(
             cpus=opts.cpus,
             memory_mb=opts.memory_mb,
-            partition=opts.partition,
+            partition=opts.partition or _text_option(computing, "partition"),
             walltime_minutes=opts.walltime_minutes,
+            gpus=opts.gpus,
+            account=_text_option(computing, "scheduler_account"),
+            directives=tuple(
+                line.strip()
+                for line in (_text_option(computing, "directives") or "").splitlines()
+                if line.strip()
+            ),
         ),
         arch=software.arch,
         needs_root=software.needs_root,

@@ -107,3 +107,23 @@ def test_ssh_user_is_the_owners_account_on_the_resource() -> None:
     assert build_spec(task(), sw, platform, storages, "i").binds[0].source == "/d/rosetta"
     own = build_spec(task(), sw, platform, storages, "i", account="ada_hpc")
     assert own.binds[0].source == "/d/ada_hpc"
+
+
+def test_scheduler_settings_come_from_the_task_and_the_resource() -> None:
+    cluster = Computing(
+        name="c",
+        engines=("podman",),
+        workload_manager="slurm",
+        options={
+            "partition": "debug",
+            "scheduler_account": "astro",
+            "directives": "--qos=low\n\n--constraint=x",
+        },
+    )
+    sw = Software(name="s", image="x")
+    spec = build_spec(task(options=TaskOptions(gpus=2, walltime_minutes=30)), sw, cluster, [], "i")
+    assert spec.resources.partition == "debug" and spec.resources.account == "astro"
+    assert spec.resources.gpus == 2 and spec.resources.walltime_minutes == 30
+    assert spec.resources.directives == ("--qos=low", "--constraint=x")
+    chosen = build_spec(task(options=TaskOptions(partition="gpu")), sw, cluster, [], "i")
+    assert chosen.resources.partition == "gpu"
