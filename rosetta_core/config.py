@@ -20,7 +20,9 @@ Without a file, ``ROSETTA_HOME`` (default ``~/.local/share/rosetta``) holds the 
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,6 +44,9 @@ def default_home() -> Path:
     return Path(env) if env else Path.home() / ".local" / "share" / "rosetta"
 
 
+_PROGRAM_RE = re.compile(r"^[A-Za-z0-9_./+-]{1,255}$")
+
+
 def _names(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is not None:
         for item in value:
@@ -61,6 +66,25 @@ class CoreSection:
     # how long a start or a submission under way elsewhere is left alone before a reconcile pass
     # takes it as cut short by a crash
     action_lease: float = attrs.field(default=300.0)
+    # the in-job agent of batch tasks: the Python that runs it on the nodes, the address the
+    # interface is published on there, and an optional URL it reports to (else: status files)
+    agent_python: str = attrs.field(
+        default="python3", validator=v.matches(_PROGRAM_RE, "a program name or path")
+    )
+    agent_bind: str = attrs.field(default="127.0.0.1")
+    agent_callback_url: str = attrs.field(default="")
+
+    @agent_bind.validator
+    def _check_bind(self, attribute: attrs.Attribute[str], value: str) -> None:
+        try:
+            ipaddress.ip_address(value)
+        except ValueError:
+            raise v.FieldError(attribute.name, "must be an IP address such as 127.0.0.1 or 0.0.0.0") from None
+
+    @agent_callback_url.validator
+    def _check_callback(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value and not re.match(r"^https?://[A-Za-z0-9.\[\]:-]+(/[A-Za-z0-9._~/-]*)?$", value):
+            raise v.FieldError(attribute.name, "must be an http(s) URL, or empty")
 
     @reconcile_interval.validator
     def _check_interval(self, attribute: attrs.Attribute[float], value: float) -> None:

@@ -67,11 +67,13 @@ class Kernel:
         self._store: Store | None = None
         self._secret: str | None = None
         self._started = False
+        from rosetta_core.agent.channel import AgentChannel
         from rosetta_core.connections import Connections
         from rosetta_core.orchestrator import Orchestrator
 
         self.orchestrator = Orchestrator(self)
         self.connections = Connections(self)
+        self.agents = AgentChannel(self)
 
     # ---------------------------------------------------------------- access
 

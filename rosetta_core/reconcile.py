@@ -172,6 +172,7 @@ class Reconciler:
         self, wm: WorkloadManager, executor: Executor, tasks: list[Task], report: ReconcileReport
     ) -> None:
         orchestrator = self.orchestrator
+        kernel = orchestrator.kernel
         unsubmitted = [t for t in tasks if t.handle is None]
         claimed = {handle_for(t.id): t for t in tasks if t.handle == handle_for(t.id)}
         submitted = [t for t in tasks if t.handle is not None and t.handle != handle_for(t.id)]
@@ -214,6 +215,7 @@ class Reconciler:
             obs = answers.get(
                 task.handle, Observation(state=Observed.UNKNOWN, detail="no answer for this job")
             )
+            obs = kernel.agents.refine(task, obs, executor)
             self._guard(report, task, partial(orchestrator.apply, task, obs, batch=True))
 
     def _submit_unsubmitted(self, task: Task) -> Task:

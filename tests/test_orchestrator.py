@@ -321,7 +321,8 @@ def test_batch_task_lifecycle(batch: tuple[Kernel, FakeWorkloadManager]) -> None
     kernel, wm = batch
     task = run(kernel, cpus=2)
     assert task.status is S.QUEUED and task.handle == "1000"
-    assert "fake run --name rosetta-" in wm.scripts[0]
+    # the job runs the agent, told to run the engine's argv
+    assert "rosetta-agent" in wm.scripts[0] and '"argv": ["fake", "run", "--name", "rosetta-' in wm.scripts[0]
     wm.jobs["1000"] = Observation(state=Observed.RUNNING)
     kernel.orchestrator.reconcile()
     assert kernel.store.get_task(task.id).status is S.STARTING  # job runs, interface not known yet

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,103 @@ def test_kill_while_submitting_then_reconcile(tmp_path: Path, point: str) -> Non
             kernel.orchestrator.stop_task(task.id)
         assert kernel.store.get_task(task.id).status is TaskStatus.STOPPED
         assert jobs_named(handle_for(task.id)) == []
+
+
+def podman_has_busybox() -> bool:
+    if shutil.which("podman") is None:
+        return False
+    probe = ["podman", "image", "exists", "localhost/testbed-busybox:latest"]
+    return subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0
+
+
+def test_the_agent_reports_where_a_batch_container_listens_and_dies_with_the_job(
+    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    """A Podman task as a real Slurm job: the platform learns host and port from the agent and
+    reaches the interface; stopping cancels the job, and no container survives it."""
+    if not podman_has_busybox():
+        pytest.skip("podman or localhost/testbed-busybox:latest is missing (testbed/setup.sh)")
+    import rosetta_podman.plugin
+
+    class Batch:
+        @hookimpl
+        def rosetta_register_workload_managers(self, register: Callable[[str, Any], None]) -> None:
+            register("slurm-minimal", MinimalSlurm(str(tmp_path)))
+
+    kernel = rosetta_kernel_factory(
+        {"podman": rosetta_podman.plugin, "batch": Batch()},
+        plugin_options={"podman": {"pull_policy": "never", "extra_args": ["--init"]}},
+        core_options={"agent_python": sys.executable},
+    )
+    kernel.store.add(Software(name="web", image="testbed-busybox", registry="localhost", interface_port=8080))
+    kernel.store.add(
+        Computing(
+            name="cluster", kind=ComputingKind.CLUSTER, engines=("podman",), workload_manager="slurm-minimal"
+        )
+    )
+    task = kernel.orchestrator.run_task(owner="ada", software="web", computing="cluster")
+    try:
+        deadline = time.monotonic() + 60
+        while kernel.store.get_task(task.id).status is not TaskStatus.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.3)
+            kernel.orchestrator.reconcile()
+        task = kernel.store.get_task(task.id)
+        assert task.status is TaskStatus.RUNNING and task.interface_port not in (None, 8080), task
+        with urllib.request.urlopen(
+            f"http://{task.interface_host}:{task.interface_port}/", timeout=10
+        ) as reply:
+            assert b"testbed-busybox OK" in reply.read()
+    finally:
+        stopped = kernel.orchestrator.stop_task(task.id)
+    assert stopped.status is TaskStatus.STOPPED
+    name = handle_for(task.id)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = subprocess.run(
+            ["podman", "ps", "-aq", "--filter", f"name={name}"], capture_output=True, text=True, check=True
+        ).stdout
+        if not left.strip():
+            break
+        time.sleep(0.5)
+    assert not left.strip(), "the container outlived its cancelled job"
+
+
+def test_a_failing_batch_container_fails_its_task_with_the_exit_code(
+    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path
+) -> None:
+    if not podman_has_busybox():
+        pytest.skip("podman or localhost/testbed-busybox:latest is missing (testbed/setup.sh)")
+    import rosetta_podman.plugin
+
+    class Batch:
+        @hookimpl
+        def rosetta_register_workload_managers(self, register: Callable[[str, Any], None]) -> None:
+            register("slurm-minimal", MinimalSlurm(str(tmp_path)))
+
+    kernel = rosetta_kernel_factory(
+        {"podman": rosetta_podman.plugin, "batch": Batch()},
+        plugin_options={"podman": {"pull_policy": "never"}},
+        core_options={"agent_python": sys.executable},
+    )
+    kernel.store.add(
+        Software(
+            name="broken", image="testbed-busybox", registry="localhost", env={"X": "1"}, interface_port=8080
+        )
+    )
+    kernel.store.add(
+        Computing(
+            name="cluster", kind=ComputingKind.CLUSTER, engines=("podman",), workload_manager="slurm-minimal"
+        )
+    )
+    # an image that is not there: podman run fails at once inside the job
+    kernel.store.delete(Software, "broken")
+    kernel.store.add(
+        Software(name="broken", image="no-such-image", registry="localhost", interface_port=8080)
+    )
+    task = kernel.orchestrator.run_task(owner="ada", software="broken", computing="cluster")
+    deadline = time.monotonic() + 60
+    while not kernel.store.get_task(task.id).status.is_terminal and time.monotonic() < deadline:
+        time.sleep(0.3)
+        kernel.orchestrator.reconcile()
+    task = kernel.store.get_task(task.id)
+    assert task.status is TaskStatus.FAILED and task.exit_code not in (None, 0), task

@@ -1,0 +1,92 @@
+"""The platform's side of the agent for one kernel: what a job is told, and reading what it says.
+
+The orchestrator asks :meth:`AgentChannel.launch_argv` for the argv a batch script runs (the agent
+with its request); reconcile passes the scheduler's observations through :meth:`refine`, which
+reads the agent's status file through the executor only when it matters: a running job whose
+interface address is not known yet, or a job that ended (for the container's exit code).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import TYPE_CHECKING
+
+from rosetta_core.agent.reports import task_secret
+from rosetta_core.agent.request import AgentRequest, launch_argv, status_path
+from rosetta_core.agent.status import AgentStatus, parse_status
+from rosetta_core.engines import ContainerEngine, Observation, Observed, TaskSpec, handle_for
+from rosetta_core.errors import BackendError, BackendUnavailable
+from rosetta_core.executors import Executor
+from rosetta_core.model import Task
+
+if TYPE_CHECKING:
+    from rosetta_core.kernel import Kernel
+
+log = logging.getLogger(__name__)
+
+MAX_STATUS = 64 * 1024
+
+
+class AgentChannel:
+    """Builds agent requests and reads agent status files for a kernel. Thread-safe."""
+
+    def __init__(self, kernel: Kernel) -> None:
+        self.kernel = kernel
+        self._homes: dict[int, str] = {}
+        self._lock = threading.Lock()
+
+    def home(self, executor: Executor) -> str:
+        """The home folder of the account ``executor`` acts as (asked once per executor)."""
+        with self._lock:
+            known = self._homes.get(id(executor))
+        if known is not None:
+            return known
+        try:
+            done = executor.run(["sh", "-c", 'printf "%s" "$HOME"'], timeout=30)
+        except BackendError as exc:
+            raise BackendUnavailable(f"cannot ask the resource for its home folder: {exc}") from exc
+        home = done.stdout.strip()
+        if not done.ok or not home.startswith("/") or "\n" in home:
+            raise BackendError(f"the resource reports no usable home folder ({done.stderr.strip()[:200]})")
+        with self._lock:
+            self._homes[id(executor)] = home
+        return home
+
+    def launch_argv(self, spec: TaskSpec, engine: ContainerEngine, executor: Executor) -> list[str]:
+        """The argv a batch script runs for ``spec``: the agent, told to run the engine's argv."""
+        core = self.kernel.config.rosetta
+        callback = core.agent_callback_url or None
+        request = AgentRequest(
+            task=spec.task_id,
+            name=spec.name,
+            engine=engine.name,
+            argv=tuple(engine.build_command(spec)),
+            status=status_path(self.home(executor), spec.name),
+            port=spec.interface_port,
+            bind=core.agent_bind,
+            callback_url=callback,
+            callback_secret=task_secret(self.kernel.secret, spec.task_id) if callback else None,
+        )
+        return launch_argv(request, python=core.agent_python)
+
+    def status(self, task: Task, executor: Executor) -> AgentStatus | None:
+        """The agent's last report for ``task``, or ``None`` when there is none (yet) or it
+        cannot be read now."""
+        if task.handle is None:
+            return None
+        try:
+            path = status_path(self.home(executor), handle_for(task.id))
+            return parse_status(executor.get_file(path, max_bytes=MAX_STATUS), task.id)
+        except BackendError as exc:
+            log.debug("task %s: no agent status (%s)", task.id, exc)
+            return None
+
+    def refine(self, task: Task, obs: Observation, executor: Executor) -> Observation:
+        """``obs`` completed with the agent's report where the scheduler cannot know better."""
+        needs_address = obs.state is Observed.RUNNING and task.interface_port is None
+        ended = obs.state in (Observed.EXITED, Observed.FAILED)
+        if not (needs_address or ended):
+            return obs
+        status = self.status(task, executor)
+        return obs if status is None else status.refine(obs)
