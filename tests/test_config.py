@@ -50,6 +50,9 @@ def test_config_env_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         ("not toml = = =", "not valid TOML"),
         ("rosetta = 5\n", r"\$\.rosetta: must be a table"),
         ("plugins = 5\n", r"\$\.plugins: must be a table"),
+        ('[rosetta]\nagent_bind = "everywhere"\n', r"\$\.rosetta\.agent_bind"),
+        ('[rosetta]\nagent_callback_url = "file:///etc/passwd"\n', r"\$\.rosetta\.agent_callback_url"),
+        ('[rosetta]\nagent_python = "python3; rm -rf /"\n', r"\$\.rosetta\.agent_python"),
     ],
 )
 def test_bad_config_names_the_path(tmp_path: Path, text: str, match: str) -> None:

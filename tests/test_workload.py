@@ -250,17 +250,11 @@ def test_a_failing_batch_container_fails_its_task_with_the_exit_code(
         core_options={"agent_python": sys.executable},
     )
     kernel.store.add(
-        Software(
-            name="broken", image="testbed-busybox", registry="localhost", env={"X": "1"}, interface_port=8080
-        )
-    )
-    kernel.store.add(
         Computing(
             name="cluster", kind=ComputingKind.CLUSTER, engines=("podman",), workload_manager="slurm-minimal"
         )
     )
     # an image that is not there: podman run fails at once inside the job
-    kernel.store.delete(Software, "broken")
     kernel.store.add(
         Software(name="broken", image="no-such-image", registry="localhost", interface_port=8080)
     )
