@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 S = TaskStatus
 
 MAX_START_ATTEMPTS = 3
+GONE_ONCE = "the scheduler does not know the job (once; it ends the task if the next pass agrees)"
 STARTING_DETAIL = "starting container"
 """The detail of the events of starts the orchestrator made (counted against the limit)."""
 
@@ -31,6 +32,7 @@ class Observer:
 
     def __init__(self, orchestrator: Orchestrator) -> None:
         self.orchestrator = orchestrator
+        self._gone_count: dict[str, int] = {}
 
     def observe_container(self, task: Task, engine: ContainerEngine, executor: Executor) -> Task:
         """Poll a directly run task's container and apply the answer."""
@@ -66,7 +68,13 @@ class Observer:
         )
 
     def apply(self, task: Task, obs: Observation, *, batch: bool) -> Task:
-        """Turn one backend observation into at most one transition."""
+        """Turn one backend observation into at most one transition.
+
+        A batch job the scheduler says it does not know ends its task only when two answers in a
+        row say so (counted in this process: a restart starts counting again).
+        """
+        if obs.state is not Observed.GONE:
+            self._gone_count.pop(task.id, None)
         status = task.status
         if obs.state is Observed.UNKNOWN:
             return (
@@ -94,6 +102,13 @@ class Observer:
             reason = obs.detail or "failed"
             return self.orchestrator.move(task, S.FAILED, reason, exit_code=obs.exit_code, error=reason)
         # GONE: the backend positively says it has no such container or job
+        if batch and self._gone_count.get(task.id, 0) < 1:
+            # a scheduler may briefly not list a job (a restart, a slow accounting database):
+            # note it and end the task only if the next answer about it says the same
+            self._gone_count[task.id] = 1
+            self.orchestrator.note(task.id, GONE_ONCE)
+            return self.orchestrator.kernel.store.get_task(task.id)
+        self._gone_count.pop(task.id, None)
         reason = "the job is no longer known to the scheduler" if batch else "the container disappeared"
         return self.orchestrator.move(task, S.FAILED, reason, error=reason)
 

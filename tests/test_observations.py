@@ -61,7 +61,7 @@ def task_in(kernel: Kernel, status: TaskStatus) -> Task:
         (S.RUNNING, Observation(state=Observed.EXITED, exit_code=137), False, S.FAILED),
         (S.RUNNING, Observation(state=Observed.FAILED, detail="oom"), True, S.FAILED),
         (S.RUNNING, Observation(state=Observed.GONE), False, S.FAILED),
-        (S.QUEUED, Observation(state=Observed.GONE), True, S.FAILED),
+        (S.QUEUED, Observation(state=Observed.GONE), True, S.QUEUED),  # once is not enough
     ],
 )
 def test_observation_to_status(
@@ -90,3 +90,15 @@ def test_a_start_never_seen_is_tried_at_most_three_times(kernel: Kernel) -> None
     got = kernel.store.get_task(task.id)
     assert got.status is S.FAILED and got.error == "the container never started"
     engine.start = real_start  # type: ignore[method-assign]
+
+
+def test_a_batch_job_ends_only_when_the_scheduler_says_gone_twice_in_a_row(kernel: Kernel) -> None:
+    task = task_in(kernel, S.RUNNING)
+    gone = Observation(state=Observed.GONE)
+    task = kernel.orchestrator.apply(task, gone, batch=True)
+    assert task.status is S.RUNNING
+    task = kernel.orchestrator.apply(task, Observation(state=Observed.RUNNING, host="h", port=9), batch=True)
+    task = kernel.orchestrator.apply(task, gone, batch=True)  # not twice in a row: noted again
+    assert task.status is S.RUNNING
+    task = kernel.orchestrator.apply(task, gone, batch=True)
+    assert task.status is S.FAILED and task.error == "the job is no longer known to the scheduler"
