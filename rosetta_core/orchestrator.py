@@ -52,7 +52,7 @@ from rosetta_core.model import (
     utcnow,
 )
 from rosetta_core.observations import MAX_START_ATTEMPTS, STARTING_DETAIL, Observer
-from rosetta_core.reconcile import Reconciler, ReconcileReport
+from rosetta_core.reconcile import Reconciler, ReconcileReport, next_delay
 from rosetta_core.serde import structure
 from rosetta_core.specs import build_spec, new_token
 from rosetta_core.workload import NO_WORKLOAD_MANAGER, WorkloadManager
@@ -370,17 +370,20 @@ class Orchestrator:
             return self._reconciler.run_pass()
 
     def run_forever(self, stop: threading.Event, interval: float | None = None) -> None:
-        """Reconcile every ``interval`` seconds (the configured one by default) until ``stop`` is set."""
+        """Reconcile about every ``interval`` seconds (the configured one by default) until ``stop``
+        is set: jittered, and faster while tasks are queued or starting (see :func:`next_delay`)."""
         period = interval if interval is not None else self.kernel.config.rosetta.reconcile_interval
         if not period > 0:
             raise ValueError(f"the reconcile interval must be positive, got {period}")
         while not stop.is_set():
+            busy = False
             try:
                 self.reconcile()
                 self.kernel.connections.keep_open()
+                busy = bool(self.kernel.store.list_tasks(statuses=(S.QUEUED, S.STARTING), limit=1))
             except Exception:
                 log.exception("reconcile pass failed")
-            stop.wait(period)
+            stop.wait(next_delay(period, busy=busy))
 
     # ---------------------------------------------------------------- observations
 

@@ -10,6 +10,7 @@ report and never stops the pass.
 from __future__ import annotations
 
 import logging
+import random
 from collections import defaultdict
 from collections.abc import Callable
 from datetime import timedelta
@@ -40,6 +41,18 @@ S = TaskStatus
 ORPHAN_RECHECK = timedelta(minutes=10)
 """How long after a task ended its container is still checked for running on (it is kept for its
 logs); past that, only containers with no row or a ``stopped`` row are looked at."""
+
+
+FAST_PERIOD = 2.0
+JITTER = 0.2
+
+
+def next_delay(period: float, *, busy: bool, rng: random.Random | None = None) -> float:
+    """Seconds until the next pass: ``period`` (at most ``FAST_PERIOD`` while tasks are queued or
+    starting, so a user sees their task come up quickly), spread by ±20% so that many platforms,
+    or many resources, do not ask their schedulers in step."""
+    base = min(period, FAST_PERIOD) if busy else period
+    return base * (rng or random).uniform(1 - JITTER, 1 + JITTER)
 
 
 @attrs.define

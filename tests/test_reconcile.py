@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
@@ -14,7 +15,7 @@ from rosetta_core import hookimpl
 from rosetta_core.engines import INSTANCE_LABEL, Observed, TaskSpec, handle_for
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, ComputingKind, Task, TaskStatus
-from rosetta_core.reconcile import ORPHAN_RECHECK, ReconcileReport
+from rosetta_core.reconcile import FAST_PERIOD, ORPHAN_RECHECK, ReconcileReport, next_delay
 from rosetta_core.testing import FakeEngine, FakeWorkloadManager
 
 S = TaskStatus
@@ -128,3 +129,12 @@ def test_foreign_container_without_a_row_is_kept(kernel: Kernel, engine: FakeEng
     )
     engine.start(mine, executor=None)  # type: ignore[arg-type]
     assert kernel.orchestrator.reconcile().orphans_stopped == [mine.name]
+
+
+def test_passes_are_jittered_and_faster_while_tasks_start() -> None:
+    rng = random.Random(7)
+    quiet = [next_delay(15.0, busy=False, rng=rng) for _ in range(200)]
+    assert 12.0 <= min(quiet) < max(quiet) <= 18.0 and len(set(quiet)) > 100
+    busy = [next_delay(15.0, busy=True, rng=rng) for _ in range(200)]
+    assert max(busy) <= FAST_PERIOD * 1.2
+    assert max(next_delay(0.5, busy=True, rng=rng) for _ in range(50)) <= 0.6  # never slower when busy
