@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rosetta_core import cli_users
+from rosetta_core.agent.receiver import ReportServer
 from rosetta_core.catalogue import load_catalogue
 from rosetta_core.cli_common import Handler, emit, open_kernel, option_value, pairs, table
 from rosetta_core.config import check_interval
@@ -307,10 +308,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"rosetta: store {kernel.config.store_path}, reconciling every {interval:g} s (Ctrl-C stops)",
             file=sys.stderr,
         )
+        listen = kernel.config.rosetta.agent_listen_address
+        receiver = None
+        if listen is not None:
+            receiver = ReportServer(kernel, *listen).start()
+            print(f"rosetta: agent reports on http://{listen[0]}:{listen[1]}/", file=sys.stderr)
         try:
             kernel.orchestrator.run_forever(stop, interval)
         except KeyboardInterrupt:
             stop.set()
+        finally:
+            if receiver is not None:
+                receiver.close()
     return 0
 
 

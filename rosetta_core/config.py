@@ -73,6 +73,29 @@ class CoreSection:
     )
     agent_bind: str = attrs.field(default="127.0.0.1")
     agent_callback_url: str = attrs.field(default="")
+    # where `rosetta serve` listens for agent reports ("HOST:PORT"; empty: it does not); put it
+    # behind the HTTPS address that agent_callback_url names
+    agent_listen: str = attrs.field(default="")
+
+    @agent_listen.validator
+    def _check_listen(self, attribute: attrs.Attribute[str], value: str) -> None:
+        if value:
+            host, sep, port = value.rpartition(":")
+            try:
+                ipaddress.ip_address(host.strip("[]"))
+                ok = bool(sep) and port.isdigit() and 0 < int(port) < 65536
+            except ValueError:
+                ok = False
+            if not ok:
+                raise v.FieldError(attribute.name, "must look like 127.0.0.1:8765, or be empty")
+
+    @property
+    def agent_listen_address(self) -> tuple[str, int] | None:
+        """``agent_listen`` as (host, port), or ``None`` when unset."""
+        if not self.agent_listen:
+            return None
+        host, _, port = self.agent_listen.rpartition(":")
+        return host.strip("[]"), int(port)
 
     @agent_bind.validator
     def _check_bind(self, attribute: attrs.Attribute[str], value: str) -> None:

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -230,3 +231,38 @@ def test_task_connect_needs_an_interface(rosetta: Rosetta) -> None:
     rosetta("task", "run", "sleeper", "--on", "here", "--name", "nap")
     done = rosetta("task", "connect", "nap", "--once", ok=False)
     assert done.returncode == 1 and "has no interface address" in done.stderr
+
+
+def test_serve_listens_for_agent_reports_when_configured(tmp_path: Path) -> None:
+    import socket
+    import urllib.error
+    import urllib.request
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    config = tmp_path / "site.toml"
+    config.write_text(f'[rosetta]\nstore = "rosetta.sqlite"\nagent_listen = "127.0.0.1:{port}"\n')
+    serve = subprocess.Popen(
+        [sys.executable, "-m", "rosetta_core.cli", "serve", "--config", str(config), "--interval", "1"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(
+                    urllib.request.Request(f"http://127.0.0.1:{port}/", data=b"{}"), timeout=2
+                )
+            except urllib.error.HTTPError as exc:
+                exc.close()
+                assert exc.code == 403  # unsigned: refused
+                break
+            except OSError:
+                assert time.monotonic() < deadline and serve.poll() is None
+                time.sleep(0.2)
+    finally:
+        serve.terminate()
+        _, err = serve.communicate(timeout=30)
+    assert f"agent reports on http://127.0.0.1:{port}/" in err

@@ -53,6 +53,8 @@ def test_config_env_variable(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) ->
         ('[rosetta]\nagent_bind = "everywhere"\n', r"\$\.rosetta\.agent_bind"),
         ('[rosetta]\nagent_callback_url = "file:///etc/passwd"\n', r"\$\.rosetta\.agent_callback_url"),
         ('[rosetta]\nagent_python = "python3; rm -rf /"\n', r"\$\.rosetta\.agent_python"),
+        ('[rosetta]\nagent_listen = "everywhere:80"\n', r"\$\.rosetta\.agent_listen"),
+        ('[rosetta]\nagent_listen = "127.0.0.1:99999"\n', r"\$\.rosetta\.agent_listen"),
     ],
 )
 def test_bad_config_names_the_path(tmp_path: Path, text: str, match: str) -> None:
