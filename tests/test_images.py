@@ -22,7 +22,7 @@ import pytest
 
 from rosetta_core.catalogue import load_catalogue
 from rosetta_core.kernel import Kernel
-from rosetta_core.model import Computing, TaskStatus
+from rosetta_core.model import Computing, ComputingKind, TaskStatus
 
 ROOT = Path(__file__).resolve().parent.parent
 SIF_DIR = Path("/var/lib/rosetta-images/sif")
@@ -146,3 +146,67 @@ def test_reconcile_on_a_real_engine(kernel_for: Callable[[str], Kernel], engine:
     assert doomed.handle not in backend.list_handles(executor)
     failed = kernel.store.get_task(victim.id)
     assert failed.status is TaskStatus.FAILED and failed.error == "the container disappeared"
+
+
+def slurm_is_up() -> bool:
+    if shutil.which("sbatch") is None:
+        return False
+    return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10, check=False).returncode == 0
+
+
+@pytest.mark.parametrize("image", ["http", "jupyter", "desktop"])
+@pytest.mark.parametrize("engine", ENGINES)
+def test_image_runs_as_a_slurm_job(
+    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path, engine: str, image: str
+) -> None:
+    """The image as a batch job: the agent reports where it listens, the platform reaches the
+    interface (a kernel runs code, noVNC answers), and after the stop no container is left."""
+    reason = missing(engine, image) or (None if slurm_is_up() else "no running Slurm (testbed/setup.sh)")
+    if reason:
+        pytest.skip(reason)
+    slurm = importlib.import_module("rosetta_slurm.plugin")
+    module = importlib.import_module(f"rosetta_{engine}.plugin")
+    kernel = rosetta_kernel_factory(
+        {engine: module, "slurm": slurm},
+        plugin_options={engine: plugin_options(engine), "slurm": {"job_dir": str(tmp_path / "jobs")}},
+        core_options={"agent_python": sys.executable},
+    )
+    kernel.store.add(CATALOGUE[image])
+    kernel.store.add(
+        Computing(name="cluster", kind=ComputingKind.CLUSTER, engines=(engine,), workload_manager="slurm")
+    )
+    timeout = smoke.START_TIMEOUT[image] + 30
+    task = kernel.orchestrator.run_task(owner="ada", software=image, computing="cluster")
+    try:
+        deadline = time.monotonic() + timeout
+        while task.status is not TaskStatus.RUNNING and time.monotonic() < deadline:
+            assert not task.status.is_terminal, f"{task.status.value}: {task.error}"
+            time.sleep(0.5)
+            kernel.orchestrator.reconcile()
+            task = kernel.store.get_task(task.id)
+        assert task.status is TaskStatus.RUNNING and task.interface_port is not None, task
+        target = smoke.Target(
+            image=image,
+            host=task.interface_host or "127.0.0.1",
+            port=task.interface_port,
+            token=task.auth_token or "",
+            user=task.owner,
+            base_url="/",
+            deadline=time.monotonic() + timeout,
+        )
+        getattr(smoke, CHECKS[image])(target)
+    finally:
+        stopped = kernel.orchestrator.stop_task(task.id)
+    assert stopped.status is TaskStatus.STOPPED
+    if engine == "singularity":
+        # the agent passed the picked port as BASE_PORT=<port> on apptainer's command line
+        probe = ["pgrep", "-f", f"BASE_PORT={task.interface_port}"]
+    else:
+        probe = [engine, "ps", "-aq", "--filter", f"name=rosetta-{task.id}"]
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        left = subprocess.run(probe, capture_output=True, text=True, check=False).stdout.strip()
+        if not left:
+            break
+        time.sleep(0.5)
+    assert not left, f"the {engine} container outlived its cancelled job"
