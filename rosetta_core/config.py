@@ -106,7 +106,7 @@ class CoreSection:
 
     @agent_callback_url.validator
     def _check_callback(self, attribute: attrs.Attribute[str], value: str) -> None:
-        if value and not re.match(r"^https?://[A-Za-z0-9.\[\]:-]+(/[A-Za-z0-9._~/-]*)?$", value):
+        if value and not re.fullmatch(r"^https?://[A-Za-z0-9.\[\]:-]+(/[A-Za-z0-9._~/-]*)?$", value):
             raise v.FieldError(attribute.name, "must be an http(s) URL, or empty")
 
     @reconcile_interval.validator

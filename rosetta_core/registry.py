@@ -24,7 +24,7 @@ class Registry(Generic[T]):
         self._reserved = reserved
 
     def register(self, name: str, item: T, plugin: str) -> None:
-        if not isinstance(name, str) or not NAME_RE.match(name):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):
             raise PluginError(f"plugin {plugin!r} registered a {self.kind} with an invalid name {name!r}")
         if name in self._reserved:
             raise PluginError(f"plugin {plugin!r} registered a {self.kind} named {name!r}, which is reserved")

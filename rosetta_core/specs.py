@@ -46,7 +46,7 @@ def convention_env(task: Task, software: Software) -> dict[str, str]:
 def expand_path(template: str, *, user: str, ssh_user: str) -> str:
     """Expand ``$USER`` and ``$SSH_USER``; the result must still be a clean absolute path."""
     path = template.replace("$SSH_USER", ssh_user).replace("$USER", user)
-    if not PATH_RE.match(path):
+    if not PATH_RE.fullmatch(path):
         raise ValidationError(
             "storage path", [f"{template!r} expands to {path!r}, which is not a clean absolute path"]
         )

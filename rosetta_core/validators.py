@@ -64,7 +64,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 def name(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     """A record name: 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit."""
     _strict_type(attribute.name, value, str)
-    if not NAME_RE.match(value):
+    if not NAME_RE.fullmatch(value):
         raise FieldError(
             attribute.name,
             f"{value!r} must be 1-63 characters of letters, digits, '.', '_' or '-', "
@@ -89,7 +89,7 @@ def matches(pattern: re.Pattern[str], what: str) -> Callable[[Any, attrs.Attribu
 
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         _strict_type(attribute.name, value, str)
-        if not pattern.match(value):
+        if not pattern.fullmatch(value):
             raise FieldError(attribute.name, f"{value[:80]!r} is not {what}")
 
     return check
@@ -136,7 +136,7 @@ def env_vars(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if len(value) > 256:
         raise FieldError(attribute.name, "may hold at most 256 variables")
     for key, val in value.items():
-        if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+        if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise FieldError(attribute.name, f"key {str(key)[:80]!r} is not a valid variable name")
         if not isinstance(val, str):
             raise FieldError(attribute.name, f"[{key}] must be str, not {type(val).__name__}")
@@ -150,7 +150,7 @@ def names_tuple(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None
     if not value:
         raise FieldError(attribute.name, "must name at least one entry")
     for item in value:
-        if not isinstance(item, str) or not NAME_RE.match(item):
+        if not isinstance(item, str) or not NAME_RE.fullmatch(item):
             raise FieldError(attribute.name, f"entry {str(item)[:80]!r} is not a valid name")
     if len(set(value)) != len(value):
         raise FieldError(attribute.name, "names an entry twice")
@@ -162,7 +162,7 @@ def scalar_options(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> N
     if len(value) > 128:
         raise FieldError(attribute.name, "may hold at most 128 options")
     for key, val in value.items():
-        if not isinstance(key, str) or not ENV_KEY_RE.match(key):
+        if not isinstance(key, str) or not ENV_KEY_RE.fullmatch(key):
             raise FieldError(attribute.name, f"key {str(key)[:80]!r} is not a valid option name")
         if not isinstance(val, str | int | float | bool):
             raise FieldError(attribute.name, f"[{key}] must be a string, number or boolean")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from rosetta_core import validators as v
+from rosetta_core.model import Computing, Software, Storage, TaskOptions
 
 HOSTILE_NAMES = [
     "",
@@ -42,3 +45,20 @@ def test_paths_refuse(path: str) -> None:
 def test_field_error_carries_the_field() -> None:
     err = v.FieldError("port", "must be positive")
     assert err.field == "port" and str(err) == "must be positive" and isinstance(err, ValueError)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Computing(name="x\n", engines=("podman",)),
+        lambda: TaskOptions(partition="debug\n"),
+        lambda: Software(name="s", image="img\n"),
+        lambda: Software(name="s", image="img", tag="1\n"),
+        lambda: Storage(name="s", base_path="/data\n", bind_path="/d"),
+        lambda: Software(name="s", image="img", env={"KEY\n": "v"}),
+    ],
+)
+def test_a_trailing_newline_is_refused(make: Any) -> None:
+    # "$" also matches before a final newline: every pattern must match the whole value
+    with pytest.raises(ValueError):
+        make()

@@ -34,12 +34,12 @@ def check_spec(spec: TaskSpec) -> None:
     that is empty or holds ``=`` or whitespace (the docker command line refuses those), and a bind
     path that is relative or holds ``:`` or ``,``.
     """
-    if not DOCKER_NAME.match(spec.name):
+    if not DOCKER_NAME.fullmatch(spec.name):
         raise BackendError(f"docker: {spec.name!r} cannot name a docker container")
     if not spec.image or spec.image.startswith("-") or any(c.isspace() for c in spec.image):
         raise BackendError(f"docker: {spec.image!r} is not an image reference")
     for key in spec.env:
-        if not _ENV_KEY.match(key):
+        if not _ENV_KEY.fullmatch(key):
             raise BackendError(f"docker: environment variable name {key!r} cannot be passed to docker")
     for key in spec.labels:
         if not key or "=" in key or any(c.isspace() for c in key):

@@ -189,7 +189,7 @@ class DockerCommandLine:
 
     def poll(self, handle: str, executor: Executor) -> Observation:
         """``docker container inspect``, read as the SDK path reads the daemon's record."""
-        if not argv.DOCKER_NAME.match(handle):
+        if not argv.DOCKER_NAME.fullmatch(handle):
             return Observation(state=Observed.GONE, detail="not a docker container name")
         record = self._inspect(handle, executor)
         if record is None:
@@ -198,7 +198,7 @@ class DockerCommandLine:
 
     def stop(self, handle: str, executor: Executor) -> None:
         """``docker stop -t <stop_timeout>`` (skipped for 0), then ``docker rm -f -v``; gone is fine."""
-        if not argv.DOCKER_NAME.match(handle):
+        if not argv.DOCKER_NAME.fullmatch(handle):
             return
         if self.options.stop_timeout > 0:
             what = f"cannot stop container {handle}"
@@ -220,7 +220,7 @@ class DockerCommandLine:
 
     def logs(self, handle: str, executor: Executor, tail: int) -> str:
         """``docker logs --timestamps --tail``, both streams merged by time; ``""`` when gone."""
-        if tail <= 0 or not argv.DOCKER_NAME.match(handle):
+        if tail <= 0 or not argv.DOCKER_NAME.fullmatch(handle):
             return ""
         what = f"cannot read the logs of container {handle}"
         result = self._run(executor, argv.logs_argv(self.options, handle, tail), what)

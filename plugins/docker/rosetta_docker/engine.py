@@ -405,7 +405,7 @@ class DockerEngine:
         restarting; ``GONE`` means the daemon has no such container. Raises
         :class:`BackendUnavailable` when the daemon cannot be asked.
         """
-        if not DOCKER_NAME.match(handle):
+        if not DOCKER_NAME.fullmatch(handle):
             return Observation(state=Observed.GONE, detail="not a docker container name")
         if self.uses_command_line(executor):
             return self._cli.poll(handle, executor)
@@ -422,7 +422,7 @@ class DockerEngine:
 
     def stop(self, handle: str, executor: Executor) -> None:
         """Stop (SIGTERM, SIGKILL after ``stop_timeout`` s) and remove ``handle``; gone is fine."""
-        if not DOCKER_NAME.match(handle):
+        if not DOCKER_NAME.fullmatch(handle):
             return
         if self.uses_command_line(executor):
             self._cli.stop(handle, executor)
@@ -454,7 +454,7 @@ class DockerEngine:
 
         Returns ``""`` for a container the daemon does not know (its logs went with it).
         """
-        if tail <= 0 or not DOCKER_NAME.match(handle):
+        if tail <= 0 or not DOCKER_NAME.fullmatch(handle):
             return ""
         if self.uses_command_line(executor):
             return self._cli.logs(handle, executor, tail)

@@ -95,7 +95,7 @@ def _insecure_registries(_inst: object, attribute: attrs.Attribute[Any], value: 
     if not isinstance(value, tuple):
         raise FieldError(attribute.name, "must be a list of registries (host or host:port)")
     for entry in value:
-        match = _REGISTRY.match(entry) if isinstance(entry, str) else None
+        match = _REGISTRY.fullmatch(entry) if isinstance(entry, str) else None
         if match is None or int(match.group("port") or 1) > 65535:
             raise FieldError(attribute.name, f"{entry!r} is not a registry (host or host:port)")
 
@@ -199,7 +199,7 @@ class PodmanEngine:
         return ["--arch", arch, *(["--variant", variant] if variant else [])]
 
     def _container_args(self, spec: TaskSpec, *, publish: bool, pull: str | None = None) -> list[str]:
-        if not _PODMAN_NAME.match(spec.name):
+        if not _PODMAN_NAME.fullmatch(spec.name):
             raise BackendError(f"{spec.name!r} cannot name a podman container")
         args = [f"--pull={pull or self.options.pull_policy}", "--name", spec.name]
         args += self._arch_args(spec)
@@ -210,7 +210,7 @@ class PodmanEngine:
         for key, value in sorted(labels.items()):
             args += ["--label", f"{key}={value}"]
         for key, value in sorted(spec.env.items()):
-            if not _ENV_KEY.match(key):
+            if not _ENV_KEY.fullmatch(key):
                 raise BackendError(f"environment variable name {key!r} cannot be passed to podman")
             args += ["-e", f"{key}={value}"]
         if spec.resources.cpus is not None:
@@ -311,7 +311,7 @@ class PodmanEngine:
         not started; ``GONE`` means podman has no such container. Raises
         :class:`BackendUnavailable` when podman cannot be asked.
         """
-        if not _PODMAN_NAME.match(handle):
+        if not _PODMAN_NAME.fullmatch(handle):
             return Observation(state=Observed.GONE, detail="not a podman container name")
         what = f"cannot inspect container {handle}"
         result = self._run(
@@ -325,7 +325,7 @@ class PodmanEngine:
 
     def stop(self, handle: str, executor: Executor) -> None:
         """Stop and remove ``handle`` (SIGTERM, SIGKILL after 5 s). A missing container is fine."""
-        if not _PODMAN_NAME.match(handle):
+        if not _PODMAN_NAME.fullmatch(handle):
             return
         what = f"cannot remove container {handle}"
         argv = [self.options.binary, "rm", "-f", "-t", str(STOP_GRACE), handle]
@@ -338,7 +338,7 @@ class PodmanEngine:
 
         Returns ``""`` for a container podman does not know (its logs went with it).
         """
-        if tail <= 0 or not _PODMAN_NAME.match(handle):
+        if tail <= 0 or not _PODMAN_NAME.fullmatch(handle):
             return ""
         what = f"cannot read the logs of container {handle}"
         argv = [self.options.binary, "logs", "--timestamps", "--tail", str(tail), handle]
