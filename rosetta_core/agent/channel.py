@@ -9,15 +9,15 @@ interface address is not known yet, or a job that ended (for the container's exi
 from __future__ import annotations
 
 import logging
-import threading
 from typing import TYPE_CHECKING
 
 from rosetta_core.agent.reports import task_secret
 from rosetta_core.agent.request import AgentRequest, launch_argv, status_path
 from rosetta_core.agent.status import AgentStatus, parse_status
 from rosetta_core.engines import ContainerEngine, Observation, Observed, TaskSpec, handle_for
-from rosetta_core.errors import BackendError, BackendUnavailable
+from rosetta_core.errors import BackendError
 from rosetta_core.executors import Executor
+from rosetta_core.homes import Homes
 from rosetta_core.model import Task
 
 if TYPE_CHECKING:
@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_STATUS = 64 * 1024
+HOME_TIMEOUT = 30.0
 
 
 class AgentChannel:
@@ -33,25 +34,11 @@ class AgentChannel:
 
     def __init__(self, kernel: Kernel) -> None:
         self.kernel = kernel
-        self._homes: dict[int, str] = {}
-        self._lock = threading.Lock()
+        self._homes = Homes()
 
     def home(self, executor: Executor) -> str:
         """The home folder of the account ``executor`` acts as (asked once per executor)."""
-        with self._lock:
-            known = self._homes.get(id(executor))
-        if known is not None:
-            return known
-        try:
-            done = executor.run(["sh", "-c", 'printf "%s" "$HOME"'], timeout=30)
-        except BackendError as exc:
-            raise BackendUnavailable(f"cannot ask the resource for its home folder: {exc}") from exc
-        home = done.stdout.strip()
-        if not done.ok or not home.startswith("/") or "\n" in home:
-            raise BackendError(f"the resource reports no usable home folder ({done.stderr.strip()[:200]})")
-        with self._lock:
-            self._homes[id(executor)] = home
-        return home
+        return self._homes.of(executor, HOME_TIMEOUT)
 
     def launch_argv(self, spec: TaskSpec, engine: ContainerEngine, executor: Executor) -> list[str]:
         """The argv a batch script runs for ``spec``: the agent, told to run the engine's argv."""

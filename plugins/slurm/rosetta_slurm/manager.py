@@ -28,7 +28,7 @@ from rosetta_core.errors import (
     ExecutorError,
 )
 from rosetta_core.executors import CommandResult, Executor
-from rosetta_slurm.homes import Homes, absolute
+from rosetta_core.homes import Homes, absolute
 from rosetta_slurm.joblog import DETAIL_BYTES, DETAIL_LINES, LOG_BYTES, for_detail, read_tail
 from rosetta_slurm.options import SlurmOptions
 from rosetta_slurm.parse import (

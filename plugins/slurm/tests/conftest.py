@@ -4,7 +4,7 @@
   missing, or the controller not answering); ``testbed/setup.sh`` provides one.
 - ``job_dir``: a fresh absolute job folder for the test; ``manager``: a
   :class:`SlurmWorkloadManager` writing there.
-- ``counting``: a :class:`~rosetta_slurm.testing.CountingExecutor`.
+- ``counting``: a :class:`~rosetta_core.testing.counting.CountingExecutor`.
 - ``submitted``: a list the test appends job ids to; each is cancelled afterwards.
 """
 
@@ -17,8 +17,9 @@ import pytest
 
 from rosetta_core.errors import BackendError
 from rosetta_core.executors import LocalExecutor
+from rosetta_core.testing.counting import CountingExecutor
 from rosetta_slurm import SlurmOptions, SlurmWorkloadManager
-from rosetta_slurm.testing import CountingExecutor, slurm_unavailable
+from rosetta_slurm.testing import slurm_unavailable
 
 
 @pytest.fixture(scope="session")

@@ -25,11 +25,11 @@ from rosetta_core.errors import (
 )
 from rosetta_core.executors import LocalExecutor
 from rosetta_core.model import new_id
+from rosetta_core.testing.counting import CountingExecutor
 from rosetta_core.testing.fakes import ScriptedExecutor
+from rosetta_core.testing.testbed import unprivileged_account
 from rosetta_slurm import SlurmOptions, SlurmWorkloadManager
-from rosetta_slurm import testing as slurm_testing
 from rosetta_slurm.parse import SQUEUE_FORMAT
-from rosetta_slurm.testing import CountingExecutor
 
 DATA = Path(__file__).parent / "data"
 JOB_DIR = "/scratch/jobs"
@@ -481,7 +481,7 @@ def test_real_query_makes_one_squeue_call_and_at_most_one_sacct_call(
 
 @pytest.fixture
 def tbuser() -> str:
-    user = slurm_testing.testbed_user()
+    user = unprivileged_account()
     if user is None or os.geteuid() != 0 or shutil.which("runuser") is None:
         pytest.skip("needs root and the testbed's unprivileged account (testbed/setup.sh)")
     return user

@@ -31,7 +31,7 @@ def sshd() -> Iterator[Any]:
     reason = ssh_testing.unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    user = ssh_testing.testbed_user()
+    user = ssh_testing.unprivileged_account()
     assert user is not None
     server = ssh_testing.PrivateSSHD(user)
     try:

@@ -1,7 +1,7 @@
 """A private OpenSSH server for tests: :class:`PrivateSSHD`.
 
 It runs ``/usr/sbin/sshd -D -e -f <config>`` on a free port of 127.0.0.1 with host keys of its
-own, lets in one account (the testbed's unprivileged user, see :func:`testbed_user`) with the keys
+own, lets in one account (the testbed's unprivileged user, see :func:`unprivileged_account`) with the keys
 the test puts in its ``authorized_keys``, and can be stopped and started again on the same port
 (a host going down and coming back). It needs root, as any sshd that logs users in does.
 
@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import attrs
 
 from rosetta_core.model import Computing, ComputingAccount, ComputingKind, HostKey
+from rosetta_core.testing.testbed import TESTBED_ENV, unprivileged_account
 from rosetta_core.users import create_user
 from rosetta_ssh.executor import SSHExecutor
 from rosetta_ssh.keys import user_key_pair
@@ -50,27 +51,8 @@ if TYPE_CHECKING:
 
 SSHD = Path("/usr/sbin/sshd")
 SSH_KEYGEN = "ssh-keygen"
-TESTBED_ENV = Path("/var/lib/testbed/testbed.env")
 PRIVSEP_DIR = Path("/run/sshd")
 START_TIMEOUT = 10.0
-
-
-def testbed_user() -> str | None:
-    """The testbed's unprivileged account (``TESTBED_USER`` in ``testbed.env``), if it exists."""
-    try:
-        lines = TESTBED_ENV.read_text().splitlines()
-    except OSError:
-        return None
-    for line in lines:
-        key, _, value = line.partition("=")
-        if key.strip() == "TESTBED_USER":
-            name = value.strip().strip("\"'")
-            try:
-                pwd.getpwnam(name)
-            except KeyError:
-                return None
-            return name
-    return None
 
 
 def unavailable_reason() -> str | None:
@@ -81,7 +63,7 @@ def unavailable_reason() -> str | None:
         return f"{SSHD} is not installed (apt-get install openssh-server, or run testbed/setup.sh)"
     if shutil.which(SSH_KEYGEN) is None:
         return "ssh-keygen is not installed"
-    if testbed_user() is None:
+    if unprivileged_account() is None:
         return f"no testbed user: {TESTBED_ENV} names none that exists (run testbed/setup.sh)"
     return None
 

@@ -24,8 +24,8 @@ from rosetta_ssh.testing import (
     SSHRemote,
     make_remote,
     remote_workdir,
-    testbed_user,
     unavailable_reason,
+    unprivileged_account,
 )
 
 KernelMaker = Callable[..., Kernel]
@@ -44,7 +44,7 @@ def tbuser() -> str:
     reason = unavailable_reason()
     if reason is not None:
         pytest.skip(reason)
-    user = testbed_user()
+    user = unprivileged_account()
     assert user is not None
     return user
 

@@ -1,4 +1,7 @@
-"""Where a relative job folder is: under the home folder of the account an executor acts as."""
+"""The home folder of the account an executor acts as (asked once), and paths relative to it.
+
+Workload managers keep job folders, and the agent its status files, under that home.
+"""
 
 from __future__ import annotations
 

@@ -8,8 +8,8 @@ import pytest
 
 from rosetta_core.errors import BackendError, BackendUnavailable, ExecutorError
 from rosetta_core.executors import LocalExecutor
+from rosetta_core.homes import HOME_ARGV, Homes, absolute
 from rosetta_core.testing.fakes import ScriptedExecutor
-from rosetta_slurm.homes import HOME_ARGV, Homes, absolute
 
 
 def test_asked_once_per_executor() -> None:
