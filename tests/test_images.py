@@ -154,26 +154,35 @@ def slurm_is_up() -> bool:
     return subprocess.run(["sinfo", "-h"], capture_output=True, timeout=10, check=False).returncode == 0
 
 
+# the testbed's PBS-style commands: Torque syntax; an unknown job is answered by silence
+BATCH_OPTIONS = {"slurm": {}, "pbs": {"dialect": "torque", "absent_is_gone": True}}
+
+
 @pytest.mark.parametrize("image", ["http", "jupyter", "desktop"])
 @pytest.mark.parametrize("engine", ENGINES)
-def test_image_runs_as_a_slurm_job(
-    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path, engine: str, image: str
+@pytest.mark.parametrize("scheduler", sorted(BATCH_OPTIONS))
+def test_image_runs_as_a_batch_job(
+    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path, scheduler: str, engine: str, image: str
 ) -> None:
-    """The image as a batch job: the agent reports where it listens, the platform reaches the
-    interface (a kernel runs code, noVNC answers), and after the stop no container is left."""
-    reason = missing(engine, image) or (None if slurm_is_up() else "no running Slurm (testbed/setup.sh)")
+    """The image as a Slurm or PBS job: the agent reports where it listens, the platform reaches
+    the interface (a kernel runs code, noVNC answers), and after the stop no container is left."""
+    submit = "sbatch" if scheduler == "slurm" else "qsub"
+    if shutil.which(submit) is None or not slurm_is_up():
+        pytest.skip(f"no {submit} or no running Slurm under it (testbed/setup.sh)")
+    reason = missing(engine, image)
     if reason:
         pytest.skip(reason)
-    slurm = importlib.import_module("rosetta_slurm.plugin")
+    batch = importlib.import_module(f"rosetta_{scheduler}.plugin")
     module = importlib.import_module(f"rosetta_{engine}.plugin")
+    options = {**BATCH_OPTIONS[scheduler], "job_dir": str(tmp_path / "jobs")}
     kernel = rosetta_kernel_factory(
-        {engine: module, "slurm": slurm},
-        plugin_options={engine: plugin_options(engine), "slurm": {"job_dir": str(tmp_path / "jobs")}},
+        {engine: module, scheduler: batch},
+        plugin_options={engine: plugin_options(engine), scheduler: options},
         core_options={"agent_python": sys.executable},
     )
     kernel.store.add(CATALOGUE[image])
     kernel.store.add(
-        Computing(name="cluster", kind=ComputingKind.CLUSTER, engines=(engine,), workload_manager="slurm")
+        Computing(name="cluster", kind=ComputingKind.CLUSTER, engines=(engine,), workload_manager=scheduler)
     )
     timeout = smoke.START_TIMEOUT[image] + 30
     task = kernel.orchestrator.run_task(owner="ada", software=image, computing="cluster")

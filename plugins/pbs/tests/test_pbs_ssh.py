@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import contextlib
 import pwd
-from collections.abc import Iterator
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import attrs
 import pytest
 
+import rosetta_pbs.plugin
+import rosetta_podman.plugin
+import rosetta_ssh.plugin
 from rosetta_core.engines import Observed, TaskSpec, handle_for
 from rosetta_core.errors import BackendError
 from rosetta_core.executors import Executor
-from rosetta_core.model import new_id
+from rosetta_core.kernel import Kernel
+from rosetta_core.model import Computing, ComputingKind, Software, TaskStatus, new_id
 from rosetta_core.testing.contracts import WorkloadManagerContract, wait_for
 from rosetta_core.testing.counting import CountingExecutor
 from rosetta_pbs.manager import PBSWorkloadManager
 from rosetta_pbs.testing import wrapper_options
-from rosetta_ssh.testing import SSHRemote
+from rosetta_ssh.testing import PrivateSSHD, SSHRemote, make_remote
 
 pytestmark = [pytest.mark.testbed, pytest.mark.usefixtures("pbs_ready")]
 
 JOB_TIMEOUT = 60.0
+BUSYBOX = "localhost/testbed-busybox:latest"
 
 
 class TestPBSContractOverSSH(WorkloadManagerContract):
@@ -79,3 +87,45 @@ def test_a_job_runs_as_the_account_in_its_home_folder(
     assert wm.find_jobs([spec.name], executor) == {spec.name: job}
     # the home folder was asked for once, at submission; besides, only qstat ran (once a poll)
     assert [argv[0] for argv in executor.calls if argv[0] != "qstat"] == ["sh", "qsub", "ln"]
+
+
+def test_a_podman_task_runs_as_a_pbs_job_over_ssh(
+    rosetta_kernel_factory: Callable[..., Kernel], sshd: PrivateSSHD, tbuser_job_dir: str
+) -> None:
+    """Through the whole kernel: the job is submitted over SSH as the user's account, its agent
+    (rootless Podman on the node) reports the address in the account's home, the platform
+    reaches the interface, and stopping leaves no container."""
+    kernel = rosetta_kernel_factory(
+        {"ssh": rosetta_ssh.plugin, "pbs": rosetta_pbs.plugin, "podman": rosetta_podman.plugin},
+        plugin_options={
+            "pbs": {"dialect": "torque", "absent_is_gone": True, "job_dir": tbuser_job_dir},
+            "podman": {"pull_policy": "never", "extra_args": ["--init"]},
+        },
+    )
+    remote = make_remote(kernel, sshd.start())
+    executor = remote.executor()
+    if executor.run(["podman", "image", "exists", BUSYBOX], timeout=60).returncode != 0:
+        pytest.skip(f"the account's podman has no {BUSYBOX} (testbed/setup.sh)")
+    kernel.store.delete(Computing, remote.computing.name)
+    kernel.store.add(attrs.evolve(remote.computing, kind=ComputingKind.CLUSTER, workload_manager="pbs"))
+    kernel.forget_executors(remote.computing.name)
+    kernel.store.add(Software(name="web", image="testbed-busybox", registry="localhost", interface_port=8080))
+    task = kernel.orchestrator.run_task(owner=remote.user, software="web", computing=remote.computing.name)
+    try:
+        deadline = time.monotonic() + JOB_TIMEOUT
+        while kernel.store.get_task(task.id).status is not TaskStatus.RUNNING and time.monotonic() < deadline:
+            time.sleep(0.5)
+            kernel.orchestrator.reconcile()
+        task = kernel.store.get_task(task.id)
+        assert task.status is TaskStatus.RUNNING and task.interface_port is not None, task
+        with urllib.request.urlopen(
+            f"http://{task.interface_host}:{task.interface_port}/", timeout=10
+        ) as reply:
+            assert b"testbed-busybox OK" in reply.read()
+    finally:
+        assert kernel.orchestrator.stop_task(task.id).status is TaskStatus.STOPPED
+    name = handle_for(task.id)
+    deadline = time.monotonic() + JOB_TIMEOUT
+    while executor.run(["podman", "ps", "-aq", "--filter", f"name={name}"]).stdout.strip():
+        assert time.monotonic() < deadline, "the container outlived its cancelled job"
+        time.sleep(0.5)
