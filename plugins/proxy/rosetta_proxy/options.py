@@ -1,0 +1,71 @@
+"""The ``[plugin.proxy]`` section of the site configuration."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+import attrs
+
+from rosetta_core.validators import FieldError
+
+
+def _listen(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    host, sep, port = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        ok = bool(sep) and port.isdigit() and 0 <= int(port) <= 65535
+    except ValueError:
+        ok = False
+    if not ok:
+        raise FieldError(attribute.name, "must look like ADDRESS:PORT, such as 127.0.0.1:8765")
+
+
+def _url(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or (value and not value.startswith(("http://", "https://", "/"))):
+        raise FieldError(attribute.name, "must be an http(s) URL or an absolute path, or empty")
+
+
+def _ttl(high: int) -> Any:
+    def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
+            raise FieldError(attribute.name, f"must be a whole number of seconds between 1 and {high}")
+
+    return check
+
+
+def _bool(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise FieldError(attribute.name, "must be true or false")
+
+
+@attrs.frozen(kw_only=True)
+class ProxyOptions:
+    """The ``[plugin.proxy]`` section.
+
+    - ``listen``: where the proxy listens, ``ADDRESS:PORT``.
+    - ``base_url``: how users reach that listener (the task URL is ``{base_url}/t/<task-id>/``);
+      empty: ``http://{listen}``.
+    - ``secure_cookies``: users reach the proxy over HTTPS (a TLS front): cookies get ``Secure``.
+    - ``login_url``: where a request without a valid cookie is redirected; empty: 401.
+    - ``link_ttl``: seconds a single-use open link is valid (default 60).
+    - ``cookie_ttl``: seconds the task cookie is valid (default 12 hours).
+    """
+
+    listen: str = attrs.field(default="127.0.0.1:8765", validator=_listen)
+    base_url: str = attrs.field(default="", validator=_url)
+    secure_cookies: bool = attrs.field(default=False, validator=_bool)
+    login_url: str = attrs.field(default="", validator=_url)
+    link_ttl: int = attrs.field(default=60, validator=_ttl(3600))
+    cookie_ttl: int = attrs.field(default=43200, validator=_ttl(30 * 86400))
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """``listen`` as ``(host, port)``."""
+        host, _, port = self.listen.rpartition(":")
+        return host.strip("[]"), int(port)
+
+    @property
+    def public_url(self) -> str:
+        """``base_url`` without its trailing slash, or ``http://{listen}``."""
+        return (self.base_url or f"http://{self.listen}").rstrip("/")

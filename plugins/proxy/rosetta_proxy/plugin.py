@@ -1,0 +1,38 @@
+"""The hook implementations: the entry point ``proxy`` in the ``rosetta`` group points here.
+
+Registers :class:`~rosetta_proxy.options.ProxyOptions` (the ``[plugin.proxy]`` section) and the
+tunnel ``proxy`` (:class:`~rosetta_proxy.tunnel.ProxyTunnel`), whose signing key is derived from
+the platform secret; closes the proxy server when the kernel shuts down. Starting the server is
+left to whoever serves users (the web front, ``rosetta serve``): :meth:`ProxyTunnel.start`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from rosetta_core import hookimpl
+from rosetta_core.tunnels import Tunnel
+from rosetta_proxy.options import ProxyOptions
+from rosetta_proxy.tunnel import ProxyTunnel
+
+if TYPE_CHECKING:
+    from rosetta_core.kernel import Kernel
+
+
+@hookimpl
+def rosetta_register_options(register: Callable[[type[Any]], None]) -> None:
+    register(ProxyOptions)
+
+
+@hookimpl
+def rosetta_register_tunnels(register: Callable[[str, Tunnel], None], kernel: Kernel) -> None:
+    register(ProxyTunnel.name, ProxyTunnel(lambda: kernel.secret, kernel.options(ProxyOptions)))
+
+
+@hookimpl
+def rosetta_shutdown(kernel: Kernel) -> None:
+    if ProxyTunnel.name in kernel.tunnels:
+        tunnel = kernel.tunnels.get(ProxyTunnel.name)
+        if isinstance(tunnel, ProxyTunnel):
+            tunnel.close_all()
