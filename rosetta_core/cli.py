@@ -87,6 +87,8 @@ def cmd_software_add(args: argparse.Namespace) -> int:
         fields["interface_port"] = args.port
     if args.needs_root:
         fields["needs_root"] = True
+    if args.keeps_prefix:
+        fields["keeps_prefix"] = True
     software = structure(fields, Software, what="software")
     with open_kernel(args) as kernel:
         kernel.store.add(software)
@@ -391,6 +393,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--needs-root",
         action="store_true",
         help="the image's entrypoint must start as root (Apptainer then uses --fakeroot)",
+    )
+    p.add_argument(
+        "--keeps-prefix",
+        action="store_true",
+        help="the web interface serves under BASE_URL (/t/<task id>/) itself",
     )
     p.add_argument("--description")
     add(software, "list", cmd_software_list, "list software")

@@ -133,6 +133,9 @@ class Software:
     #: users, as an SSH server does); engines that run images as the calling user map it to
     #: their user-namespace root (Apptainer's ``--fakeroot``)
     needs_root: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
+    #: the web interface serves under the ``BASE_URL`` the platform passes (``/t/<task id>/``), so
+    #: the proxy keeps that prefix; otherwise it serves at ``/`` and the proxy strips the prefix
+    keeps_prefix: bool = attrs.field(default=False, validator=attrs.validators.instance_of(bool))
     description: str = attrs.field(default="", validator=v.text)
     owner: str | None = attrs.field(default=None, validator=v.optional_name)
     id: str = attrs.field(factory=new_id, validator=v.matches(v.NAME_RE, "an id"))

@@ -6,8 +6,11 @@ The platform's container conventions, which software may rely on:
   engine sharing the host network, such as Singularity, replaces it with a free port);
 - ``AUTH_USER`` / ``AUTH_PASS``: set from the task's token when the software declares the
   ``password`` (``AUTH_PASS`` only) or ``user_password`` convention; ``AUTH_USER`` is the owner;
+- ``BASE_URL``: for software that declares ``keeps_prefix``, the path its web interface is served
+  under through the platform's proxy, ``/t/<task id>/`` (the interface serves there itself);
+  other software is served at ``/`` and the proxy strips the prefix;
 - storages bound at their ``bind_path``, with ``$USER`` (the task's owner) and ``$SSH_USER`` (the
-  computing resource's ``user`` option, else the owner) expanded in both paths.
+  owner's account on the computing resource) expanded in both paths.
 
 The platform's variables win over a software's own ``env``, so a catalogue entry cannot replace
 a task's credentials.
@@ -31,11 +34,18 @@ def new_token() -> str:
     return secrets.token_urlsafe(TOKEN_BYTES)
 
 
+def task_path(task_id: str) -> str:
+    """The path a task's web interface is reached under through the platform: ``/t/<id>/``."""
+    return f"/t/{task_id}/"
+
+
 def convention_env(task: Task, software: Software) -> dict[str, str]:
     """The platform's environment variables for ``task`` (see the module docstring)."""
     env: dict[str, str] = {}
     if software.interface_port is not None:
         env["BASE_PORT"] = str(software.interface_port)
+    if software.keeps_prefix:
+        env["BASE_URL"] = task_path(task.id)
     if software.auth is not AuthConvention.NONE and task.auth_token:
         env["AUTH_PASS"] = task.auth_token
         if software.auth is AuthConvention.USER_PASSWORD:

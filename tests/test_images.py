@@ -23,6 +23,7 @@ import pytest
 from rosetta_core.catalogue import load_catalogue
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, ComputingKind, TaskStatus
+from rosetta_core.specs import task_path
 
 ROOT = Path(__file__).resolve().parent.parent
 SIF_DIR = Path("/var/lib/rosetta-images/sif")
@@ -103,7 +104,7 @@ def test_image_runs_as_a_task(kernel_for: Callable[[str], Kernel], engine: str, 
             port=task.interface_port,
             token=task.auth_token or "",
             user=task.owner,
-            base_url="/",
+            base_url=task_path(task.id) if CATALOGUE[image].keeps_prefix else "/",
             deadline=time.monotonic() + timeout,
         )
         getattr(smoke, CHECKS[image])(target)
@@ -200,7 +201,7 @@ def test_image_runs_as_a_batch_job(
             port=task.interface_port,
             token=task.auth_token or "",
             user=task.owner,
-            base_url="/",
+            base_url=task_path(task.id) if CATALOGUE[image].keeps_prefix else "/",
             deadline=time.monotonic() + timeout,
         )
         getattr(smoke, CHECKS[image])(target)

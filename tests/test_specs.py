@@ -127,3 +127,11 @@ def test_scheduler_settings_come_from_the_task_and_the_resource() -> None:
     assert spec.resources.directives == ("--qos=low", "--constraint=x")
     chosen = build_spec(task(options=TaskOptions(partition="gpu")), sw, cluster, [], "i")
     assert chosen.resources.partition == "gpu"
+
+
+def test_base_url_for_software_that_keeps_the_prefix() -> None:
+    t = task()
+    plain = Software(name="s", image="x", interface_port=80)
+    assert "BASE_URL" not in convention_env(t, plain)
+    kept = attrs.evolve(plain, keeps_prefix=True)
+    assert convention_env(t, kept)["BASE_URL"] == f"/t/{t.id}/"

@@ -161,3 +161,8 @@ def _host_keys_and_accounts(db: Database) -> None:
     db.table("computing_accounts").create(
         {"owner": str, "computing": str, "account": str}, pk=("owner", "computing"), not_null={"account"}
     )
+
+
+@core_migrations(name="0007_software_keeps_prefix")
+def _keeps_prefix(db: Database) -> None:
+    db.table("software").add_column("keeps_prefix", int, not_null_default=0)
