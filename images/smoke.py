@@ -117,6 +117,15 @@ class WebSocket:
         timeout: float = 15.0,
     ) -> None:
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            self._handshake(host, port, path, headers, protocols)
+        except BaseException:
+            self.sock.close()
+            raise
+
+    def _handshake(
+        self, host: str, port: int, path: str, headers: dict[str, str] | None, protocols: tuple[str, ...]
+    ) -> None:
         key = base64.b64encode(os.urandom(16))
         lines = [
             f"GET {path} HTTP/1.1",
@@ -204,7 +213,12 @@ class WebSocket:
 
 @dataclass
 class Target:
-    """Where a started image answers, and how to look inside it."""
+    """Where a started image answers, and how to look inside it.
+
+    ``headers`` are sent with every HTTP and WebSocket request of the checks (a proxy's cookie, for
+    instance); ``at_root``: the web interface also answers at ``/`` (false through a proxy, where
+    only ``base_url`` leads to it).
+    """
 
     image: str
     host: str
@@ -215,14 +229,20 @@ class Target:
     deadline: float
     exec_in: Callable[[list[str]], str] | None = None
     notes: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    at_root: bool = True
+
+    def paths(self, page: str) -> list[str]:
+        """``page`` at ``/`` (when ``at_root``) and under ``base_url``."""
+        return [*(["/" + page] if self.at_root else []), self.base_url + page]
 
 
 def check_http(t: Target) -> None:
-    for path in ("/", t.base_url):
-        body = wait_http(t.host, t.port, path, t.deadline)
+    for path in t.paths(""):
+        body = wait_http(t.host, t.port, path, t.deadline, headers=t.headers)
         if b"rosetta-http OK" not in body:
             raise CheckError(f"GET {path}: no 'rosetta-http OK' in the page")
-    t.notes.append(f"page OK at / and {t.base_url}")
+    t.notes.append(f"page OK at {' and '.join(t.paths(''))}")
 
 
 def jupyter_message(session: str, code: str) -> tuple[str, bytes]:
@@ -254,10 +274,10 @@ def jupyter_message(session: str, code: str) -> tuple[str, bytes]:
 
 def check_jupyter(t: Target) -> None:
     base = t.base_url
-    auth = {"Authorization": f"token {t.token}"}
+    auth = {**t.headers, "Authorization": f"token {t.token}"}
     status_body = wait_http(t.host, t.port, base + "api/status", t.deadline, headers=auth)
     json.loads(status_body)
-    code, _ = http_request(t.host, t.port, base + "api/status")
+    code, _ = http_request(t.host, t.port, base + "api/status", headers=t.headers)
     if code != 403:
         raise CheckError(f"GET api/status without the token: HTTP {code}, expected 403")
     code, body = http_request(
@@ -310,11 +330,11 @@ def check_jupyter(t: Target) -> None:
 
 
 def check_desktop(t: Target) -> None:
-    for path in ("/vnc.html", t.base_url + "vnc.html"):
-        body = wait_http(t.host, t.port, path, t.deadline)
+    for path in t.paths("vnc.html"):
+        body = wait_http(t.host, t.port, path, t.deadline, headers=t.headers)
         if b"noVNC" not in body:
             raise CheckError(f"GET {path}: not the noVNC page")
-    index = wait_http(t.host, t.port, t.base_url, t.deadline)
+    index = wait_http(t.host, t.port, t.base_url, t.deadline, headers=t.headers)
     if b"vnc.html" not in index:
         raise CheckError(f"GET {t.base_url}: no redirect to vnc.html")
     # the RFB handshake through websockify (retry: x11vnc may still be starting)
@@ -322,7 +342,9 @@ def check_desktop(t: Target) -> None:
     last = ""
     while time.monotonic() < t.deadline:
         try:
-            ws = WebSocket(t.host, t.port, t.base_url + "websockify", protocols=("binary",))
+            ws = WebSocket(
+                t.host, t.port, t.base_url + "websockify", headers=t.headers, protocols=("binary",)
+            )
             try:
                 opcode, banner = ws.recv()
                 if opcode != 2 or not banner.startswith(b"RFB 003."):

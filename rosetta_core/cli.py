@@ -310,6 +310,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"rosetta: store {kernel.config.store_path}, reconciling every {interval:g} s (Ctrl-C stops)",
             file=sys.stderr,
         )
+        for name, url in kernel.connections.serve().items():
+            print(f"rosetta: the {name} tunnel serves tasks at {url}/t/<task id>/", file=sys.stderr)
         listen = kernel.config.rosetta.agent_listen_address
         receiver = None
         if listen is not None:
@@ -329,12 +331,17 @@ def cmd_task_connect(args: argparse.Namespace) -> int:
     """Open the task's tunnel, print where to connect, and hold it open until interrupted."""
     with open_kernel(args) as kernel:
         endpoint = kernel.connections.connect(args.task)
-        data = {"host": endpoint.host, "port": endpoint.port, "url": endpoint.url}
-        emit(
-            args,
-            data,
-            lambda: f"connect to {endpoint.url or f'{endpoint.host}:{endpoint.port}'} (Ctrl-C closes)",
+        data: dict[str, object] = {"host": endpoint.host, "port": endpoint.port, "url": endpoint.url}
+        lines = [f"connect to {endpoint.url or f'{endpoint.host}:{endpoint.port}'} (Ctrl-C closes)"]
+        # a tunnel that authenticates users (the proxy) mints the owner's single-use link
+        task = kernel.store.find_task(args.task)
+        open_link = getattr(
+            kernel.connections.tunnel_for(kernel.store.get(Computing, task.computing)), "open_link", None
         )
+        if callable(open_link):
+            data["link"] = link = str(open_link(task))
+            lines.append(f"{task.owner}'s single-use sign-in link (a secret, for them only): {link}")
+        emit(args, data, lambda: "\n".join(lines))
         sys.stdout.flush()
         if not args.once:
             with contextlib.suppress(KeyboardInterrupt):

@@ -4,7 +4,8 @@ A computing resource names its tunnel in its options (``tunnel = "<name>"``; def
 identity). :meth:`Connections.connect` opens it for a running task (idempotent); the orchestrator
 closes it when the task ends; a long-running process (``rosetta serve``) calls :meth:`keep_open`
 after every reconcile pass, so tunnels come back after a restart or after the resource was
-unreachable for a while.
+unreachable for a while, and starts the servers of tunnels that serve users themselves
+(:meth:`Connections.serve`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from rosetta_core.errors import ConflictError, NotFoundError, PluginError, RosettaError
+from rosetta_core.errors import ConfigError, ConflictError, NotFoundError, PluginError, RosettaError
 from rosetta_core.model import Computing, Task, TaskStatus
 from rosetta_core.tunnels import Endpoint, Tunnel
 
@@ -57,6 +58,24 @@ class Connections:
             raise ConflictError(f"task {task.name} has no interface address (yet)")
         computing = self.kernel.store.get(Computing, task.computing)
         return self.tunnel_for(computing).open(task, computing)
+
+    def serve(self) -> dict[str, str]:
+        """Start the servers of the tunnels that serve users themselves; tunnel name -> users' URL.
+
+        Such a tunnel (the proxy: one listening port for every task) offers ``serve() -> str``,
+        which starts its server (idempotently) and returns the URL users reach it at; its plugin
+        stops it at shutdown. Only a long-running process (``rosetta serve``) calls this: a one-off
+        command opens routes but serves nobody.
+        """
+        urls: dict[str, str] = {}
+        for name in self.kernel.tunnels:
+            serve = getattr(self.kernel.tunnels.get(name), "serve", None)
+            if callable(serve):
+                try:
+                    urls[name] = str(serve())
+                except OSError as exc:  # a port taken by another program: say which, plainly
+                    raise ConfigError(f"the {name} tunnel cannot start its server: {exc}") from exc
+        return urls
 
     def close(self, task: Task) -> None:
         """Close ``task``'s tunnel if one is open; never raises (a failure is logged)."""

@@ -242,7 +242,9 @@ def test_serve_listens_for_agent_reports_when_configured(tmp_path: Path) -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "site.toml"
-    config.write_text(f'[rosetta]\nstore = "rosetta.sqlite"\nagent_listen = "127.0.0.1:{port}"\n')
+    # no proxy: its fixed default port could be taken by another test's serve
+    plugins = '[plugins]\ndisabled = ["proxy"]\n'
+    config.write_text(f'[rosetta]\nstore = "rosetta.sqlite"\nagent_listen = "127.0.0.1:{port}"\n' + plugins)
     serve = subprocess.Popen(
         [sys.executable, "-m", "rosetta_core.cli", "serve", "--config", str(config), "--interval", "1"],
         stderr=subprocess.PIPE,

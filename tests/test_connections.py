@@ -11,7 +11,7 @@ import pytest
 from conftest import add_defaults
 from rosetta_core import hookimpl
 from rosetta_core.connections import tunnel_name
-from rosetta_core.errors import BackendError, ConflictError, UnknownNameError
+from rosetta_core.errors import BackendError, ConfigError, ConflictError, UnknownNameError
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Task, TaskStatus
 from rosetta_core.testing import FakeEngine
@@ -123,3 +123,22 @@ def test_direct_is_the_default_and_unknown_tunnels_are_named(
     with pytest.raises(UnknownNameError, match="nonesuch"):
         kernel.connections.connect(task.id)
     assert kernel.connections.keep_open() == 0
+
+
+def test_a_tunnel_server_that_cannot_listen_is_a_clear_error(
+    rosetta_kernel_factory: Callable[..., Kernel], plugin: Plugin
+) -> None:
+    class Busy:
+        name = "busy"
+
+        def serve(self) -> str:
+            raise OSError(98, "Address already in use")
+
+    class Register:
+        @hookimpl
+        def rosetta_register_tunnels(self, register: Callable[[str, Any], None]) -> None:
+            register("busy", Busy())
+
+    kernel = rosetta_kernel_factory([plugin, Register()])
+    with pytest.raises(ConfigError, match=r"busy tunnel cannot start its server.*in use"):
+        kernel.connections.serve()

@@ -176,14 +176,22 @@ def serialize_head(first_line: str, headers: Headers) -> bytes:
 
 
 async def copy_body(
-    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, framing: Framing, *, chunked_out: bool
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    framing: Framing,
+    *,
+    chunked_out: bool,
+    read_timeout: float | None = None,
 ) -> None:
     """Copy one body from ``reader`` to ``writer`` in bounded chunks, waiting for the writer to drain.
 
     ``chunked_out``: encode what is written with the chunked coding (required whenever the input
     is chunked: chunk extensions and trailers are dropped, never passed through).
-    Raises :class:`BadMessage` on a malformed chunked body or an early end of a delimited one.
+    Raises :class:`BadMessage` on a malformed chunked body or an early end of a delimited one, and
+    ``TimeoutError`` when ``read_timeout`` is set and a read waits longer than that for data.
     """
+    if read_timeout is not None:
+        reader = _TimedReader(reader, read_timeout)  # type: ignore[assignment]
 
     async def put(data: bytes) -> None:
         writer.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked_out else data)
@@ -222,6 +230,21 @@ async def copy_body(
     if chunked_out:
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+
+
+class _TimedReader:
+    """The reads ``copy_body`` makes, each bounded by ``timeout`` seconds."""
+
+    def __init__(self, reader: asyncio.StreamReader, timeout: float) -> None:
+        self._reader, self._timeout = reader, timeout
+
+    async def read(self, n: int) -> bytes:
+        async with asyncio.timeout(self._timeout):
+            return await self._reader.read(n)
+
+    async def readuntil(self, separator: bytes) -> bytes:
+        async with asyncio.timeout(self._timeout):
+            return await self._reader.readuntil(separator)
 
 
 async def _line(reader: asyncio.StreamReader) -> str:

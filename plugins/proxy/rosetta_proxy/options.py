@@ -26,10 +26,10 @@ def _url(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise FieldError(attribute.name, "must be an http(s) URL or an absolute path, or empty")
 
 
-def _ttl(high: int) -> Any:
+def _ttl(high: int, *, low: int = 1, unit: str = "seconds") -> Any:
     def check(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= high:
-            raise FieldError(attribute.name, f"must be a whole number of seconds between 1 and {high}")
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise FieldError(attribute.name, f"must be a whole number of {unit} between {low} and {high}")
 
     return check
 
@@ -50,6 +50,10 @@ class ProxyOptions:
     - ``login_url``: where a request without a valid cookie is redirected; empty: 401.
     - ``link_ttl``: seconds a single-use open link is valid (default 60).
     - ``cookie_ttl``: seconds the task cookie is valid (default 12 hours).
+    - ``read_timeout``: seconds an upstream may take to send its response head, then each piece of
+      its body (default 300): then the client gets 504, or its connection is cut.
+    - ``upstream_pool``: idle keep-alive connections kept per upstream (default 8; 0: none).
+    - ``upstream_idle``: seconds an idle upstream connection is kept (default 30).
     """
 
     listen: str = attrs.field(default="127.0.0.1:8765", validator=_listen)
@@ -58,6 +62,9 @@ class ProxyOptions:
     login_url: str = attrs.field(default="", validator=_url)
     link_ttl: int = attrs.field(default=60, validator=_ttl(3600))
     cookie_ttl: int = attrs.field(default=43200, validator=_ttl(30 * 86400))
+    read_timeout: int = attrs.field(default=300, validator=_ttl(86400))
+    upstream_pool: int = attrs.field(default=8, validator=_ttl(256, low=0, unit="connections"))
+    upstream_idle: int = attrs.field(default=30, validator=_ttl(3600))
 
     @property
     def address(self) -> tuple[str, int]:

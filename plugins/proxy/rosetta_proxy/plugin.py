@@ -2,8 +2,11 @@
 
 Registers :class:`~rosetta_proxy.options.ProxyOptions` (the ``[plugin.proxy]`` section) and the
 tunnel ``proxy`` (:class:`~rosetta_proxy.tunnel.ProxyTunnel`), whose signing key is derived from
-the platform secret; closes the proxy server when the kernel shuts down. Starting the server is
-left to whoever serves users (the web front, ``rosetta serve``): :meth:`ProxyTunnel.start`.
+the platform secret, and which keeps or strips a task's prefix as its software says
+(``Software.keeps_prefix``); closes the proxy server when the kernel shuts down. Starting the server is
+left to whoever serves users: ``rosetta serve`` calls the tunnel's ``serve()`` (through
+:meth:`rosetta_core.connections.Connections.serve`), a web front may call it, or
+:meth:`ProxyTunnel.start`; a one-off command never starts it.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from rosetta_core import hookimpl
+from rosetta_core.errors import NotFoundError
+from rosetta_core.model import Software
 from rosetta_core.tunnels import Tunnel
 from rosetta_proxy.options import ProxyOptions
 from rosetta_proxy.tunnel import ProxyTunnel
@@ -27,7 +32,14 @@ def rosetta_register_options(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def rosetta_register_tunnels(register: Callable[[str, Tunnel], None], kernel: Kernel) -> None:
-    register(ProxyTunnel.name, ProxyTunnel(lambda: kernel.secret, kernel.options(ProxyOptions)))
+    def software(name: str) -> Software | None:
+        try:
+            return kernel.store.get(Software, name)
+        except NotFoundError:
+            return None
+
+    tunnel = ProxyTunnel(lambda: kernel.secret, kernel.options(ProxyOptions), software=software)
+    register(ProxyTunnel.name, tunnel)
 
 
 @hookimpl

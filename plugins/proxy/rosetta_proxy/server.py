@@ -8,8 +8,11 @@ forwards the request with hop-by-hop headers removed, ``X-Forwarded-*`` set and 
 cookie taken out. Bodies are streamed both ways in bounded chunks. A WebSocket upgrade, once the
 upstream answers 101, turns the connection into a byte splice until either side closes.
 
-Client connections are kept alive when both sides' framing allows it; each request gets a fresh
-upstream connection (no pooling yet). Tokens never reach the logs: the query string is not logged.
+Client connections are kept alive when both sides' framing allows it; upstream connections are
+kept in a bounded pool (:class:`~rosetta_proxy.pool.UpstreamPool`) and reused the same way. An
+upstream that sends no response head within ``read_timeout`` gets the client a 504; one whose
+body stalls that long has the client's connection cut. Tokens never reach the logs: the query
+string is not logged.
 
 :class:`ProxyServer` runs the asyncio server on a thread of its own, so it can be started and
 closed from synchronous code (the kernel, tests).
@@ -27,6 +30,7 @@ from collections.abc import Sequence
 
 from rosetta_proxy import http
 from rosetta_proxy.http import BadMessage, Headers, Request
+from rosetta_proxy.pool import Connection, UpstreamPool
 from rosetta_proxy.routes import Route, RouteTable
 from rosetta_proxy.tokens import Tokens
 
@@ -36,6 +40,8 @@ COOKIE_NAME = "rosetta_proxy"
 OPEN_PATH = "/_rosetta/open"
 IDLE_TIMEOUT = 75.0
 CONNECT_TIMEOUT = 10.0
+# seconds an upstream may take to send a response head, and then each piece of its body
+READ_TIMEOUT = 300.0
 # a WebSocket half closed by one side gets this long to finish its closing handshake
 CLOSE_GRACE = 5.0
 
@@ -47,6 +53,10 @@ _TASK_PATH = re.compile(r"/t/([^/]+)(/.*)?")
 
 class _Done(Exception):
     """A response was sent that ends the connection."""
+
+
+class _ClientBody(Exception):
+    """The client's request body is malformed (the client gets a 400)."""
 
 
 def _escapes(path: str) -> bool:
@@ -107,8 +117,13 @@ class ProxyServer:
         port: int = 0,
         secure: bool = False,
         login_url: str = "",
+        read_timeout: float = READ_TIMEOUT,
+        pool_size: int = 8,
+        pool_idle: float = 30.0,
     ) -> None:
         self.routes, self.tokens = routes, tokens
+        self.read_timeout = read_timeout
+        self.pool = UpstreamPool(per_upstream=pool_size, idle_timeout=pool_idle)
         self.host, self.port = host, port
         self.secure, self.login_url = secure, login_url
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -174,6 +189,7 @@ class ProxyServer:
         for task in self._connections:
             task.cancel()
         await asyncio.gather(*self._connections, return_exceptions=True)
+        await self.pool.close()
         await server.wait_closed()
 
     # ---------------------------------------------------------------- connections
@@ -317,8 +333,6 @@ class ProxyServer:
             headers.append(("X-Forwarded-Prefix", route.prefix.rstrip("/")))
         if websocket:
             headers += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
-        else:
-            headers.append(("Connection", "close"))
         return headers
 
     async def _forward(
@@ -336,35 +350,47 @@ class ProxyServer:
             and "upgrade" in _connection_tokens(request.headers)
             and "websocket" in http.tokens(request.get("upgrade"))
         )
+        if "100-continue" in http.tokens(request.get("expect")):
+            # answered here: the request is accepted as soon as it is authenticated
+            writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        head = http.serialize_head(
+            f"{request.method} {target} HTTP/1.1",
+            self._upstream_headers(request, client, route, websocket),
+        )
+        # a reused connection the upstream closed meanwhile is retried once on a fresh one, when
+        # nothing of the request could have been consumed: it has no body
+        retry = not request.framing.chunked and not request.framing.length
+        conn: Connection | None = None
+        reusable = False
         try:
-            async with asyncio.timeout(CONNECT_TIMEOUT):
-                up_reader, up_writer = await asyncio.open_connection(
-                    route.host, route.port, limit=http.MAX_HEAD
-                )
-        except (OSError, TimeoutError) as exc:
-            log.warning("task %s: upstream %s:%d unreachable: %s", route.task_id, route.host, route.port, exc)
-            return await self._refuse(writer, client, request, path, 502, "Bad Gateway\n")
-        try:
-            if "100-continue" in http.tokens(request.get("expect")):
-                # answered here: the request is accepted as soon as it is authenticated
-                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            head = http.serialize_head(
-                f"{request.method} {target} HTTP/1.1",
-                self._upstream_headers(request, client, route, websocket),
-            )
-            up_writer.write(head)
-            try:
-                await http.copy_body(reader, up_writer, request.framing, chunked_out=request.framing.chunked)
-            except BadMessage:
-                return await self._refuse(writer, client, request, path, 400, "Bad Request\n")
-            try:
-                response = await http.read_response(up_reader)
-                while response.status < 200 and response.status != 101:
-                    response = await http.read_response(up_reader)  # interim responses are dropped
-                framing = http.response_framing(response, request.method)
-            except BadMessage as exc:
-                log.warning("task %s: bad upstream response: %s", route.task_id, exc)
-                return await self._refuse(writer, client, request, path, 502, "Bad Gateway\n")
+            for fresh in (False, True):
+                try:
+                    conn = await self.pool.acquire(
+                        route.host, route.port, timeout=CONNECT_TIMEOUT, fresh=fresh
+                    )
+                except (OSError, TimeoutError) as exc:
+                    log.warning(
+                        "task %s: upstream %s:%d unreachable: %s", route.task_id, route.host, route.port, exc
+                    )
+                    return await self._refuse(writer, client, request, path, 502, "Bad Gateway\n")
+                try:
+                    response = await self._exchange(conn, head, request, reader)
+                    break
+                except _ClientBody:
+                    return await self._refuse(writer, client, request, path, 400, "Bad Request\n")
+                except TimeoutError:
+                    log.warning("task %s: the upstream sent no response in time", route.task_id)
+                    return await self._refuse(writer, client, request, path, 504, "Gateway Timeout\n")
+                except (BadMessage, ConnectionError) as exc:
+                    if conn.reused and retry and not fresh:
+                        await self.pool.release(conn, reusable=False)
+                        conn = None
+                        continue
+                    log.warning("task %s: bad upstream response: %s", route.task_id, exc)
+                    return await self._refuse(writer, client, request, path, 502, "Bad Gateway\n")
+            assert conn is not None
+            up_reader, up_writer = conn.reader, conn.writer
+            framing = http.response_framing(response, request.method)
             log.info("%s %s %s -> %d", client, request.method, path, response.status)
             if response.status == 101:
                 if not websocket:
@@ -396,15 +422,43 @@ class ProxyServer:
             headers.append(("Connection", "keep-alive" if keep else "close"))
             writer.write(http.serialize_head(f"HTTP/1.1 {response.status} {response.reason}", headers))
             try:
-                await http.copy_body(up_reader, writer, framing, chunked_out=chunked_out)
-            except BadMessage as exc:
-                log.warning("task %s: upstream body cut short: %s", route.task_id, exc)
+                await http.copy_body(
+                    up_reader, writer, framing, chunked_out=chunked_out, read_timeout=self.read_timeout
+                )
+            except (BadMessage, TimeoutError) as exc:
+                why = "stalled" if isinstance(exc, TimeoutError) else f"cut short: {exc}"
+                log.warning("task %s: upstream body %s", route.task_id, why)
                 raise _Done from None
+            reusable = (
+                not websocket
+                and response.minor == 1
+                and not framing.until_close
+                and "close" not in _connection_tokens(response.headers)
+            )
             return keep
         finally:
-            up_writer.close()
-            with contextlib.suppress(ConnectionError):
-                await up_writer.wait_closed()
+            if conn is not None:
+                await self.pool.release(conn, reusable=reusable)
+
+    async def _exchange(
+        self, conn: Connection, head: bytes, request: Request, reader: asyncio.StreamReader
+    ) -> http.Response:
+        """Send the request (head and body) on ``conn`` and read the final response head.
+
+        Raises :class:`_ClientBody` when the client's body is malformed, ``TimeoutError`` when the
+        upstream sends no head within ``read_timeout``, :class:`BadMessage` or ``ConnectionError``
+        when the upstream fails.
+        """
+        conn.writer.write(head)
+        try:
+            await http.copy_body(reader, conn.writer, request.framing, chunked_out=request.framing.chunked)
+        except BadMessage:
+            raise _ClientBody from None
+        async with asyncio.timeout(self.read_timeout):
+            response = await http.read_response(conn.reader)
+            while response.status < 200 and response.status != 101:
+                response = await http.read_response(conn.reader)  # interim responses are dropped
+        return response
 
 
 async def _splice(
@@ -441,4 +495,5 @@ _REASONS = {
     403: "Forbidden",
     404: "Not Found",
     502: "Bad Gateway",
+    504: "Gateway Timeout",
 }

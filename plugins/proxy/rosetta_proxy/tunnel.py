@@ -5,7 +5,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from rosetta_core.model import Computing, Task
+import attrs
+
+from rosetta_core.model import Computing, Software, Task
 from rosetta_core.tunnels import Endpoint
 from rosetta_proxy.options import ProxyOptions
 from rosetta_proxy.routes import Route, RouteTable
@@ -19,7 +21,10 @@ class ProxyTunnel:
     ``open`` is idempotent and the route is live as soon as it returns (the server reads the route
     table on every request); ``close`` of an unknown task is a no-op. The server itself is started
     by :meth:`start` (the tunnel works without it: routes wait in the table).
-    ``strip_prefix``: the default for new routes (per route through :meth:`open_route`).
+    ``software``: looks up a task's software by name (the plugin passes the kernel's store); then
+    :meth:`open` keeps the ``/t/<task-id>/`` prefix for software that ``keeps_prefix`` (it serves
+    under ``BASE_URL`` itself) and strips it for other software. Without it, or when the software is
+    not found, ``strip_prefix`` is the default (per route through :meth:`open_route`).
     """
 
     name = "proxy"
@@ -30,11 +35,13 @@ class ProxyTunnel:
         options: ProxyOptions | None = None,
         *,
         strip_prefix: bool = False,
+        software: Callable[[str], Software | None] | None = None,
     ) -> None:
         self.options = options or ProxyOptions()
         self.routes = RouteTable()
         self.tokens = Tokens(secret, link_ttl=self.options.link_ttl, cookie_ttl=self.options.cookie_ttl)
         self.strip_prefix = strip_prefix
+        self._software = software
         host, port = self.options.address
         self.server = ProxyServer(
             self.routes,
@@ -43,13 +50,33 @@ class ProxyTunnel:
             port=port,
             secure=self.options.secure_cookies,
             login_url=self.options.login_url,
+            read_timeout=self.options.read_timeout,
+            pool_size=self.options.upstream_pool,
+            pool_idle=self.options.upstream_idle,
         )
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = threading.Lock()
 
     def start(self) -> tuple[str, int]:
-        """Start the proxy server (idempotent); returns the address it listens on."""
-        return self.server.start()
+        """Start the proxy server (idempotent); returns the address it listens on.
+
+        With ``listen`` on port 0, ``options`` then name the port the server got, so endpoint URLs
+        and links made afterwards lead to it.
+        """
+        host, port = self.server.start()
+        if self.options.address[1] == 0:
+            listen = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            self.options = attrs.evolve(self.options, listen=listen)
+        return host, port
+
+    def serve(self) -> str:
+        """Start the server for a long-running process (``rosetta serve``); returns the users' URL.
+
+        This is the kernel's duck-typed ``serve()`` of a tunnel that serves users itself
+        (:meth:`rosetta_core.connections.Connections.serve`); the server stops with the kernel.
+        """
+        self.start()
+        return self.options.public_url
 
     def close_all(self) -> None:
         """Stop the server and forget every route."""
@@ -60,7 +87,10 @@ class ProxyTunnel:
             self._endpoints.clear()
 
     def open(self, task: Task, computing: Computing) -> Endpoint:
-        return self.open_route(task, strip_prefix=self.strip_prefix)
+        """Open the route of ``task``: the prefix is stripped unless its software ``keeps_prefix``."""
+        software = self._software(task.software) if self._software is not None else None
+        strip = self.strip_prefix if software is None else not software.keeps_prefix
+        return self.open_route(task, strip_prefix=strip)
 
     def open_route(self, task: Task, *, strip_prefix: bool) -> Endpoint:
         """Add (or keep) the route of ``task``; raises ``ValueError`` when it has no interface address."""

@@ -1,9 +1,13 @@
 """Helpers of the proxy plugin's tests: a real upstream server, a proxy client, WebSocket frames.
 
 :class:`Upstream` is a threaded HTTP/1.1 server on 127.0.0.1; its paths are matched by their end,
-so they work with the task prefix kept or stripped: ``.../echo`` (the request as JSON),
-``.../big?n=N`` (N bytes), ``.../chunked``, ``.../upload`` (counts the body), ``.../sse`` (one
-event, then a second once ``release`` is set), ``.../ws`` (a WebSocket echo).
+so they work with the task prefix kept or stripped: ``.../echo`` (the request as JSON, with
+``peer``, the proxy's source port: a reused connection keeps it), ``.../big?n=N`` (N bytes),
+``.../chunked``, ``.../upload`` (counts the body), ``.../sse`` (one event, then a second once
+``release`` is set), ``.../ws`` (a WebSocket echo), ``.../wait?s=S`` (answers after S seconds),
+``.../stall`` (no answer for 2 s), ``.../stallbody`` (2 of 10 bytes, then 2 s of silence),
+``.../close`` (``Connection: close``), ``.../hangup`` (a keep-alive answer, then the connection
+is closed).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 import socket
 import struct
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -78,8 +83,37 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Set-Cookie", "theirs=1; Path=/")
             self.send_header("Content-Length", "0")
             self.end_headers()
+        elif path.endswith("/wait"):
+            time.sleep(float(query["s"][0]))
+            self._send(200, b"waited")
+        elif path.endswith("/stall"):
+            time.sleep(2)  # longer than the tests' read timeout: no head at all
+        elif path.endswith("/stallbody"):
+            self.send_response(200)
+            self.send_header("Content-Length", "10")
+            self.end_headers()
+            self.wfile.write(b"12")
+            self.wfile.flush()
+            time.sleep(2)
+            self.close_connection = True
+        elif path.endswith("/close"):
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.write(b"ok")
+            self.close_connection = True
+        elif path.endswith("/hangup"):
+            # a keep-alive response, then the upstream closes anyway (as an idle timeout would)
+            self._send(200, b"bye")
+            self.close_connection = True
         elif path.endswith("/echo") or path.endswith("/"):
-            body = {"method": self.command, "path": self.path, "headers": list(self.headers.items())}
+            body = {
+                "method": self.command,
+                "path": self.path,
+                "headers": list(self.headers.items()),
+                "peer": self.client_address[1],
+            }
             self._send(200, json.dumps(body).encode(), "application/json")
         else:
             self._send(404, b"no such page")

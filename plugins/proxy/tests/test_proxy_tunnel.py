@@ -5,10 +5,11 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Iterator
 
+import attrs
 import pytest
 from proxy_upstream import COMPUTING, make_task
 
-from rosetta_core.model import Task
+from rosetta_core.model import Software, Task
 from rosetta_core.testing.contracts import TunnelContract
 from rosetta_core.tunnels import Endpoint, Tunnel
 from rosetta_proxy.options import ProxyOptions
@@ -69,3 +70,16 @@ def test_a_busy_port_raises() -> None:
             ProxyTunnel("s", ProxyOptions(listen=f"{host}:{port}")).start()
     finally:
         first.close_all()
+
+
+def test_open_asks_for_the_software_and_open_route_overrides() -> None:
+    kept = Software(name="lab", image="x/lab", keeps_prefix=True)
+    tunnel = ProxyTunnel("s", software={"lab": kept}.get)
+    lab = attrs.evolve(make_task(8888), software="lab")
+    other = attrs.evolve(make_task(8889), software="other")
+    explicit = make_task(8890)
+    tunnel.open(lab, COMPUTING)
+    tunnel.open(other, COMPUTING)
+    tunnel.open_route(explicit, strip_prefix=True)
+    routes = [tunnel.routes.get(t.id) for t in (lab, other, explicit)]
+    assert [r.strip_prefix for r in routes if r is not None] == [False, False, True]
