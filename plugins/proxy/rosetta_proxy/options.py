@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import ipaddress
+import re
+import urllib.parse
 from typing import Any
 
 import attrs
@@ -24,6 +26,16 @@ def _listen(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 def _url(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if not isinstance(value, str) or (value and not value.startswith(("http://", "https://", "/"))):
         raise FieldError(attribute.name, "must be an http(s) URL or an absolute path, or empty")
+
+
+_DOMAIN = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))+")
+
+
+def _domain(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str) or (value and not _DOMAIN.fullmatch(value)):
+        raise FieldError(
+            attribute.name, "must be a lowercase DNS name with at least two labels, such as tasks.example.org"
+        )
 
 
 def _ttl(high: int, *, low: int = 1, unit: str = "seconds") -> Any:
@@ -54,6 +66,8 @@ class ProxyOptions:
       its body (default 300): then the client gets 504, or its connection is cut.
     - ``upstream_pool``: idle keep-alive connections kept per upstream (default 8; 0: none).
     - ``upstream_idle``: seconds an idle upstream connection is kept (default 30).
+    - ``tasks_domain``: when set, ``<task-id>.<tasks_domain>`` also reaches each task, at its root
+      (the path is passed as is), and links and task URLs use it; empty: path routing only.
     """
 
     listen: str = attrs.field(default="127.0.0.1:8765", validator=_listen)
@@ -65,6 +79,7 @@ class ProxyOptions:
     read_timeout: int = attrs.field(default=300, validator=_ttl(86400))
     upstream_pool: int = attrs.field(default=8, validator=_ttl(256, low=0, unit="connections"))
     upstream_idle: int = attrs.field(default=30, validator=_ttl(3600))
+    tasks_domain: str = attrs.field(default="", validator=_domain)
 
     @property
     def address(self) -> tuple[str, int]:
@@ -76,3 +91,12 @@ class ProxyOptions:
     def public_url(self) -> str:
         """``base_url`` without its trailing slash, or ``http://{listen}``."""
         return (self.base_url or f"http://{self.listen}").rstrip("/")
+
+    def task_origin(self, task_id: str) -> str:
+        """``scheme://<task_id>.<tasks_domain>[:port]``: scheme and port are those of :attr:`public_url`.
+
+        Only meaningful when ``tasks_domain`` is set.
+        """
+        parts = urllib.parse.urlsplit(self.public_url)
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme or 'http'}://{task_id}.{self.tasks_domain}{port}"

@@ -1,5 +1,9 @@
 """The proxy server: one listening port, every task route under ``/t/<task-id>/``.
 
+With a tasks domain, a request whose ``Host`` is ``<task-id>.<domain>`` (a known task) goes to that
+task with its path as is, and its cookie is host-only with ``Path=/``; any other ``Host`` falls
+back to path routing.
+
 For each request the server, in order: parses the head strictly (400 and close on anything
 ambiguous), refuses paths that could escape the task prefix (400), finds the route (404),
 authenticates (the single-use link at ``/t/<id>/_rosetta/open?token=...`` sets the cookie; then
@@ -27,6 +31,8 @@ import re
 import threading
 import urllib.parse
 from collections.abc import Sequence
+
+import attrs
 
 from rosetta_proxy import http
 from rosetta_proxy.http import BadMessage, Headers, Request
@@ -105,7 +111,8 @@ class ProxyServer:
 
     ``secure``: the proxy is reached over HTTPS (through a TLS front): cookies get ``Secure`` and
     upstreams see ``X-Forwarded-Proto: https``. ``login_url``: where unauthenticated requests are
-    redirected (with ``next=<path>``); empty: they get 401.
+    redirected (with ``next=<path>``, or ``next=<url>`` on a task's subdomain); empty: they get 401.
+    ``tasks_domain``: ``<task-id>.<tasks_domain>`` reaches a task at its root; empty: path routing only.
     """
 
     def __init__(
@@ -120,7 +127,9 @@ class ProxyServer:
         read_timeout: float = READ_TIMEOUT,
         pool_size: int = 8,
         pool_idle: float = 30.0,
+        tasks_domain: str = "",
     ) -> None:
+        self.tasks_domain = tasks_domain.lower().rstrip(".")
         self.routes, self.tokens = routes, tokens
         self.read_timeout = read_timeout
         self.pool = UpstreamPool(per_upstream=pool_size, idle_timeout=pool_idle)
@@ -218,6 +227,10 @@ class ProxyServer:
                     break
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
             pass
+        except asyncio.CancelledError:
+            # only close() cancels a connection; ending quietly keeps Python 3.11's stream
+            # callback from logging the cancelled task as an error
+            pass
         except Exception:
             # a bug must end this connection only; tracebacks carry no tokens (no locals)
             log.exception("%s: the proxy connection failed", client)
@@ -263,6 +276,9 @@ class ProxyServer:
         path, _, query = request.target.partition("?")
         if _escapes(path):
             return await self._refuse(writer, client, request, path, 400, "Bad Request\n")
+        route = self._subdomain_route(request)
+        if route is not None:
+            return await self._handle_subdomain(request, reader, writer, client, route, path, query)
         match = _TASK_PATH.fullmatch(path)
         route = self.routes.get(match[1]) if match else None
         if match is None or route is None:
@@ -271,18 +287,73 @@ class ProxyServer:
         if rest is None:
             return await self._refuse(writer, client, request, path, 302, "", [("Location", route.prefix)])
         if rest == OPEN_PATH:
-            return await self._open(request, writer, client, route, path, query)
-        granted = [g for g in map(self.tokens.check_cookie, _proxy_cookies(request)) if g is not None]
-        if not granted:
-            return await self._unauthorized(request, writer, client, path)
-        if not any(g.task_id == route.task_id and g.owner == route.owner for g in granted):
-            return await self._refuse(writer, client, request, path, 403, "Forbidden\n")
+            return await self._open(request, writer, client, route, path, query, route.prefix, route.prefix)
+        if not await self._authorized(request, writer, client, route, path, path):
+            return False
         upstream_path = rest if route.strip_prefix else path
         target = f"{upstream_path}?{query}" if query else upstream_path
         return await self._forward(request, reader, writer, client, route, target, path)
 
+    def _subdomain_route(self, request: Request) -> Route | None:
+        """The route of the task the ``Host`` names as ``<task-id>.<tasks_domain>``, or ``None``."""
+        hosts = request.get("host")
+        if not self.tasks_domain or len(hosts) != 1 or hosts[0].startswith("["):
+            return None
+        name, colon, port = hosts[0].strip().lower().partition(":")
+        label, dot, domain = name.rstrip(".").partition(".")
+        if not dot or domain != self.tasks_domain or (colon and not port.isdigit()):
+            return None
+        return self.routes.get(label)
+
+    async def _handle_subdomain(
+        self,
+        request: Request,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        client: str,
+        route: Route,
+        path: str,
+        query: str,
+    ) -> bool:
+        """A request on the task's own subdomain: the path goes upstream as is, the cookie is for ``/``."""
+        home = "/" if route.strip_prefix else route.prefix
+        if path == OPEN_PATH:
+            return await self._open(request, writer, client, route, path, query, home, "/")
+        scheme = "https" if self.secure else "http"
+        url = f"{scheme}://{request.get('host')[0]}{path}"
+        if not await self._authorized(request, writer, client, route, path, url):
+            return False
+        # no prefix to strip nor announce: the task is at the root of its origin
+        at_root = attrs.evolve(route, strip_prefix=False) if route.strip_prefix else route
+        return await self._forward(request, reader, writer, client, at_root, request.target, path)
+
+    async def _authorized(
+        self,
+        request: Request,
+        writer: asyncio.StreamWriter,
+        client: str,
+        route: Route,
+        path: str,
+        next_url: str,
+    ) -> bool:
+        """Whether a cookie grants ``route`` to its owner; if not, the refusal is sent (401/302/403)."""
+        granted = [g for g in map(self.tokens.check_cookie, _proxy_cookies(request)) if g is not None]
+        if not granted:
+            return await self._unauthorized(request, writer, client, path, next_url)
+        if not any(g.task_id == route.task_id and g.owner == route.owner for g in granted):
+            return await self._refuse(writer, client, request, path, 403, "Forbidden\n")
+        return True
+
     async def _open(
-        self, request: Request, writer: asyncio.StreamWriter, client: str, route: Route, path: str, query: str
+        self,
+        request: Request,
+        writer: asyncio.StreamWriter,
+        client: str,
+        route: Route,
+        path: str,
+        query: str,
+        home: str,
+        cookie_path: str,
     ) -> bool:
         tokens = urllib.parse.parse_qs(query).get("token", [])
         grant = self.tokens.redeem_link(tokens[0]) if len(tokens) == 1 else None
@@ -293,21 +364,21 @@ class ProxyServer:
         if grant.owner != route.owner:
             return await self._refuse(writer, client, request, path, 403, "Forbidden\n")
         cookie = (
-            f"{COOKIE_NAME}={self.tokens.mint_cookie(route.task_id, route.owner)}; Path={route.prefix}; "
+            f"{COOKIE_NAME}={self.tokens.mint_cookie(route.task_id, route.owner)}; Path={cookie_path}; "
             f"Max-Age={int(self.tokens.cookie_ttl)}; HttpOnly; SameSite=Lax"
         )
         if self.secure:
             cookie += "; Secure"
-        headers = [("Location", route.prefix), ("Set-Cookie", cookie), ("Cache-Control", "no-store")]
+        headers = [("Location", home), ("Set-Cookie", cookie), ("Cache-Control", "no-store")]
         return await self._refuse(writer, client, request, path, 302, "", headers)
 
     async def _unauthorized(
-        self, request: Request, writer: asyncio.StreamWriter, client: str, path: str
+        self, request: Request, writer: asyncio.StreamWriter, client: str, path: str, next_url: str
     ) -> bool:
         if not self.login_url:
             return await self._refuse(writer, client, request, path, 401, "Unauthorized\n")
         sep = "&" if "?" in self.login_url else "?"
-        location = f"{self.login_url}{sep}next={urllib.parse.quote(path, safe='/')}"
+        location = f"{self.login_url}{sep}next={urllib.parse.quote(next_url, safe='/')}"
         return await self._refuse(writer, client, request, path, 302, "", [("Location", location)])
 
     # ---------------------------------------------------------------- forwarding

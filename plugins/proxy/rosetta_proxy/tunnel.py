@@ -53,6 +53,7 @@ class ProxyTunnel:
             read_timeout=self.options.read_timeout,
             pool_size=self.options.upstream_pool,
             pool_idle=self.options.upstream_idle,
+            tasks_domain=self.options.tasks_domain,
         )
         self._endpoints: dict[str, Endpoint] = {}
         self._lock = threading.Lock()
@@ -93,7 +94,11 @@ class ProxyTunnel:
         return self.open_route(task, strip_prefix=strip)
 
     def open_route(self, task: Task, *, strip_prefix: bool) -> Endpoint:
-        """Add (or keep) the route of ``task``; raises ``ValueError`` when it has no interface address."""
+        """Add (or keep) the route of ``task``; raises ``ValueError`` when it has no interface address.
+
+        The endpoint's URL is ``{public_url}/t/<task-id>/``; with ``tasks_domain`` it is on the task's
+        subdomain: its root when the prefix is stripped, else ``/t/<task-id>/`` there.
+        """
         if task.interface_host is None or task.interface_port is None:
             raise ValueError(f"task {task.id} has no interface address yet")
         with self._lock:
@@ -109,7 +114,9 @@ class ProxyTunnel:
                     )
                 )
                 host, port = self.options.address
-                url = f"{self.options.public_url}/t/{task.id}/"
+                url = self._origin(task.id) + (
+                    "/" if strip_prefix and self.options.tasks_domain else f"/t/{task.id}/"
+                )
                 endpoint = self._endpoints[task.id] = Endpoint(host=host, port=port, url=url)
             return endpoint
 
@@ -125,7 +132,18 @@ class ProxyTunnel:
     def open_link(self, task: Task) -> str:
         """A single-use link (valid ``link_ttl`` seconds) that gives the task's owner the cookie.
 
+        With ``tasks_domain`` it is on the task's subdomain (``<origin>/_rosetta/open?token=...``)
+        and the cookie it sets is host-only there; otherwise under ``/t/<task-id>/``.
+
         Hand it only to ``task.owner``, right after checking who they are; it is a bearer secret.
         """
         token = self.tokens.mint_link(task.id, task.owner)
+        if self.options.tasks_domain:
+            return f"{self._origin(task.id)}{OPEN_PATH}?token={token}"
         return f"{self.options.public_url}/t/{task.id}{OPEN_PATH}?token={token}"
+
+    def _origin(self, task_id: str) -> str:
+        """Where the task's URL starts: its subdomain with ``tasks_domain``, else the public URL."""
+        if self.options.tasks_domain:
+            return self.options.task_origin(task_id)
+        return self.options.public_url
