@@ -64,7 +64,7 @@ class ProxyOptions:
     - ``cookie_ttl``: seconds the task cookie is valid (default 12 hours).
     - ``read_timeout``: seconds an upstream may take to send its response head, then each piece of
       its body (default 300): then the client gets 504, or its connection is cut.
-    - ``upstream_pool``: idle keep-alive connections kept per upstream (default 8; 0: none).
+    - ``upstream_pool``: idle keep-alive connections kept per upstream (default 32; 0: none).
     - ``upstream_idle``: seconds an idle upstream connection is kept (default 30).
     - ``tasks_domain``: when set, ``<task-id>.<tasks_domain>`` also reaches each task, at its root
       (the path is passed as is), and links and task URLs use it; empty: path routing only.
@@ -77,7 +77,7 @@ class ProxyOptions:
     link_ttl: int = attrs.field(default=60, validator=_ttl(3600))
     cookie_ttl: int = attrs.field(default=43200, validator=_ttl(30 * 86400))
     read_timeout: int = attrs.field(default=300, validator=_ttl(86400))
-    upstream_pool: int = attrs.field(default=8, validator=_ttl(256, low=0, unit="connections"))
+    upstream_pool: int = attrs.field(default=32, validator=_ttl(256, low=0, unit="connections"))
     upstream_idle: int = attrs.field(default=30, validator=_ttl(3600))
     tasks_domain: str = attrs.field(default="", validator=_domain)
 

@@ -175,11 +175,14 @@ def test_serve_runs_the_proxy_and_connect_links_into_it(
             time.sleep(0.5)
         data = json.loads(done.stdout)
         link = urllib.parse.urlsplit(data["link"])
-        opened = get(port, f"{link.path}?{link.query}")
+        # the serving process opens the route after its next reconcile pass: until then 404,
+        # which leaves the link unused (the route is looked up before the link is redeemed)
+        while (opened := get(port, f"{link.path}?{link.query}")).status == 404:
+            assert time.monotonic() < deadline, opened.status
+            time.sleep(0.3)
         assert opened.status == 302, opened.status
         cookie = opened.headers["Set-Cookie"].split(";")[0]
         path = urllib.parse.urlsplit(data["url"]).path
-        # the serving process opens the route after its next reconcile pass
         while (page := get(port, path, cookie)).status != 200:
             assert time.monotonic() < deadline, page.status
             time.sleep(0.3)

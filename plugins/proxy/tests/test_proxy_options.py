@@ -23,7 +23,7 @@ def test_defaults() -> None:
     )
     assert ProxyOptions(base_url="https://p.example/").public_url == "https://p.example"
     assert ProxyOptions(listen="[::1]:80").address == ("::1", 80)
-    assert (options.read_timeout, options.upstream_pool, options.upstream_idle) == (300, 8, 30)
+    assert (options.read_timeout, options.upstream_pool, options.upstream_idle) == (300, 32, 30)
 
 
 def test_the_tunnels_server_takes_the_timeouts_and_pool_size() -> None:
