@@ -1,0 +1,67 @@
+"""The multiplexing protocol: many TCP streams over the binary messages of one WebSocket.
+
+Every message is one frame: a 4-byte big-endian stream id (1 to 2**32 - 1; 0 is reserved), a
+1-byte type, then the payload. Types:
+
+- ``OPEN`` (platform -> agent, empty): connect a new stream to the task's interface.
+- ``DATA`` (either way, 1 to :data:`MAX_PAYLOAD` bytes): bytes of the stream, in order.
+- ``CLOSE`` (either way, empty): the sender will send no more on this stream (a half-close); the
+  stream ends once both sides have sent it.
+- ``RESET`` (either way, empty): the stream is aborted (the target refused, an error); no more
+  frames of it follow.
+
+:func:`decode` is strict: anything else raises :class:`ProtocolError`. This module runs on Python
+3.6 as well (it ships with the in-job agent), so it uses no newer syntax.
+"""
+
+import struct
+from typing import NamedTuple
+
+OPEN = 1
+DATA = 2
+CLOSE = 3
+RESET = 4
+KINDS = (OPEN, DATA, CLOSE, RESET)
+MAX_PAYLOAD = 64 * 1024
+MAX_STREAM = 2**32 - 1
+HEADER = struct.Struct(">IB")
+
+
+class ProtocolError(ValueError):
+    """A frame that breaks the protocol; the connection carrying it should be dropped."""
+
+
+class Frame(NamedTuple):
+    """One decoded frame."""
+
+    stream: int
+    kind: int
+    payload: bytes
+
+
+def _check(stream: int, kind: int, payload: bytes) -> None:
+    if not 0 < stream <= MAX_STREAM:
+        raise ProtocolError(f"stream id out of range: {stream!r}")
+    if kind not in KINDS:
+        raise ProtocolError(f"unknown frame type: {kind!r}")
+    if kind == DATA:
+        if not 0 < len(payload) <= MAX_PAYLOAD:
+            raise ProtocolError(f"DATA payload of {len(payload)} bytes (1 to {MAX_PAYLOAD} allowed)")
+    elif payload:
+        raise ProtocolError(f"frame type {kind} carries no payload")
+
+
+def encode(stream: int, kind: int, payload: bytes = b"") -> bytes:
+    """The message for one frame; raises :class:`ProtocolError` for a frame :func:`decode` would refuse."""
+    _check(stream, kind, payload)
+    return HEADER.pack(stream, kind) + bytes(payload)
+
+
+def decode(message: bytes) -> Frame:
+    """The frame in one message; raises :class:`ProtocolError` unless it is exactly one valid frame."""
+    if len(message) < HEADER.size:
+        raise ProtocolError(f"message of {len(message)} bytes is shorter than a frame header")
+    stream, kind = HEADER.unpack_from(message)
+    payload = bytes(message[HEADER.size :])
+    _check(stream, kind, payload)
+    return Frame(stream, kind, payload)
