@@ -22,7 +22,7 @@ import pytest
 
 from rosetta_core.catalogue import load_catalogue
 from rosetta_core.kernel import Kernel
-from rosetta_core.model import Computing, ComputingKind, TaskStatus
+from rosetta_core.model import Computing, ComputingKind, Task, TaskStatus
 from rosetta_core.specs import task_path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,6 +78,29 @@ def kernel_for(rosetta_kernel_factory: Callable[..., Kernel]) -> Callable[[str],
     return make
 
 
+def check_when_running(kernel: Kernel, task: Task, image: str, timeout: float) -> Task:
+    """Reconcile until ``task`` runs with an address, then check its interface for real (the
+    image's smoke check); returns the running task. A task that ends first fails the test."""
+    deadline = time.monotonic() + timeout
+    while task.status is not TaskStatus.RUNNING and time.monotonic() < deadline:
+        assert not task.status.is_terminal, f"{task.status.value}: {task.error}"
+        time.sleep(0.3)
+        kernel.orchestrator.reconcile()
+        task = kernel.store.get_task(task.id)
+    assert task.status is TaskStatus.RUNNING and task.interface_port is not None, task
+    target = smoke.Target(
+        image=image,
+        host=task.interface_host or "127.0.0.1",
+        port=task.interface_port,
+        token=task.auth_token or "",
+        user=task.owner,
+        base_url=task_path(task.id) if CATALOGUE[image].keeps_prefix else "/",
+        deadline=time.monotonic() + timeout,
+    )
+    getattr(smoke, CHECKS[image])(target)
+    return task
+
+
 CHECKS = {"http": "check_http", "jupyter": "check_jupyter", "desktop": "check_desktop", "ssh": "check_ssh"}
 
 
@@ -91,23 +114,7 @@ def test_image_runs_as_a_task(kernel_for: Callable[[str], Kernel], engine: str, 
     timeout = smoke.START_TIMEOUT[image]
     task = kernel.orchestrator.run_task(owner="ada", software=image, computing="here")
     try:
-        deadline = time.monotonic() + timeout
-        while task.status is not TaskStatus.RUNNING and time.monotonic() < deadline:
-            assert not task.status.is_terminal, f"{task.status.value}: {task.error}"
-            time.sleep(0.2)
-            kernel.orchestrator.reconcile()
-            task = kernel.store.get_task(task.id)
-        assert task.status is TaskStatus.RUNNING and task.interface_port is not None, task
-        target = smoke.Target(
-            image=image,
-            host=task.interface_host or "127.0.0.1",
-            port=task.interface_port,
-            token=task.auth_token or "",
-            user=task.owner,
-            base_url=task_path(task.id) if CATALOGUE[image].keeps_prefix else "/",
-            deadline=time.monotonic() + timeout,
-        )
-        getattr(smoke, CHECKS[image])(target)
+        task = check_when_running(kernel, task, image, timeout)
     finally:
         stopped = kernel.orchestrator.stop_task(task.id)
     assert stopped.status is TaskStatus.STOPPED
@@ -188,23 +195,7 @@ def test_image_runs_as_a_batch_job(
     timeout = smoke.START_TIMEOUT[image] + 30
     task = kernel.orchestrator.run_task(owner="ada", software=image, computing="cluster")
     try:
-        deadline = time.monotonic() + timeout
-        while task.status is not TaskStatus.RUNNING and time.monotonic() < deadline:
-            assert not task.status.is_terminal, f"{task.status.value}: {task.error}"
-            time.sleep(0.5)
-            kernel.orchestrator.reconcile()
-            task = kernel.store.get_task(task.id)
-        assert task.status is TaskStatus.RUNNING and task.interface_port is not None, task
-        target = smoke.Target(
-            image=image,
-            host=task.interface_host or "127.0.0.1",
-            port=task.interface_port,
-            token=task.auth_token or "",
-            user=task.owner,
-            base_url=task_path(task.id) if CATALOGUE[image].keeps_prefix else "/",
-            deadline=time.monotonic() + timeout,
-        )
-        getattr(smoke, CHECKS[image])(target)
+        task = check_when_running(kernel, task, image, timeout)
     finally:
         stopped = kernel.orchestrator.stop_task(task.id)
     assert stopped.status is TaskStatus.STOPPED

@@ -180,11 +180,10 @@ def podman_has_busybox() -> bool:
     return subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0
 
 
-def test_the_agent_reports_where_a_batch_container_listens_and_dies_with_the_job(
-    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path
-) -> None:
-    """A Podman task as a real Slurm job: the platform learns host and port from the agent and
-    reaches the interface; stopping cancels the job, and no container survives it."""
+@pytest.fixture
+def podman_batch(rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path) -> Kernel:
+    """A kernel with Podman and the one-file Slurm plugin (resource ``cluster``); the agent runs on
+    this Python."""
     if not podman_has_busybox():
         pytest.skip("podman or localhost/testbed-busybox:latest is missing (testbed/setup.sh)")
     import rosetta_podman.plugin
@@ -199,12 +198,21 @@ def test_the_agent_reports_where_a_batch_container_listens_and_dies_with_the_job
         plugin_options={"podman": {"pull_policy": "never", "extra_args": ["--init"]}},
         core_options={"agent_python": sys.executable},
     )
-    kernel.store.add(Software(name="web", image="testbed-busybox", registry="localhost", interface_port=8080))
     kernel.store.add(
         Computing(
             name="cluster", kind=ComputingKind.CLUSTER, engines=("podman",), workload_manager="slurm-minimal"
         )
     )
+    return kernel
+
+
+def test_the_agent_reports_where_a_batch_container_listens_and_dies_with_the_job(
+    podman_batch: Kernel,
+) -> None:
+    """A Podman task as a real Slurm job: the platform learns host and port from the agent and
+    reaches the interface; stopping cancels the job, and no container survives it."""
+    kernel = podman_batch
+    kernel.store.add(Software(name="web", image="testbed-busybox", registry="localhost", interface_port=8080))
     task = kernel.orchestrator.run_task(owner="ada", software="web", computing="cluster")
     try:
         deadline = time.monotonic() + 60
@@ -232,28 +240,8 @@ def test_the_agent_reports_where_a_batch_container_listens_and_dies_with_the_job
     assert not left.strip(), "the container outlived its cancelled job"
 
 
-def test_a_failing_batch_container_fails_its_task_with_the_exit_code(
-    rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path
-) -> None:
-    if not podman_has_busybox():
-        pytest.skip("podman or localhost/testbed-busybox:latest is missing (testbed/setup.sh)")
-    import rosetta_podman.plugin
-
-    class Batch:
-        @hookimpl
-        def rosetta_register_workload_managers(self, register: Callable[[str, Any], None]) -> None:
-            register("slurm-minimal", MinimalSlurm(str(tmp_path)))
-
-    kernel = rosetta_kernel_factory(
-        {"podman": rosetta_podman.plugin, "batch": Batch()},
-        plugin_options={"podman": {"pull_policy": "never"}},
-        core_options={"agent_python": sys.executable},
-    )
-    kernel.store.add(
-        Computing(
-            name="cluster", kind=ComputingKind.CLUSTER, engines=("podman",), workload_manager="slurm-minimal"
-        )
-    )
+def test_a_failing_batch_container_fails_its_task_with_the_exit_code(podman_batch: Kernel) -> None:
+    kernel = podman_batch
     # an image that is not there: podman run fails at once inside the job
     kernel.store.add(
         Software(name="broken", image="no-such-image", registry="localhost", interface_port=8080)
