@@ -20,10 +20,8 @@ import pytest
 
 import rosetta_ssh.plugin
 from rosetta_core.kernel import Kernel
-from rosetta_core.testing.testbed import unprivileged_account
 from rosetta_pbs.testing import unavailable_reason
-from rosetta_ssh.testing import PrivateSSHD, SSHRemote, make_remote
-from rosetta_ssh.testing import unavailable_reason as sshd_unavailable_reason
+from rosetta_ssh.testing import PrivateSSHD, SSHRemote, make_remote, sshd_account_or_skip, started_sshd
 
 
 @pytest.fixture(scope="session")
@@ -45,22 +43,13 @@ def job_dir() -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def tbuser() -> str:
-    reason = sshd_unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    user = unprivileged_account()
-    assert user is not None
-    return user
+    return sshd_account_or_skip()
 
 
 @pytest.fixture(scope="module")
 def sshd(tbuser: str) -> Iterator[PrivateSSHD]:
-    server = PrivateSSHD(tbuser)
-    try:
-        server.start()
+    with started_sshd(tbuser) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

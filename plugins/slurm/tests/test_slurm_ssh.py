@@ -28,17 +28,8 @@ pytestmark = [pytest.mark.testbed, pytest.mark.usefixtures("slurm")]
 
 @pytest.fixture(scope="module")
 def sshd() -> Iterator[Any]:
-    reason = ssh_testing.unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    user = ssh_testing.unprivileged_account()
-    assert user is not None
-    server = ssh_testing.PrivateSSHD(user)
-    try:
-        server.start()
+    with ssh_testing.started_sshd() as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

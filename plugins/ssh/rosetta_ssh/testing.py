@@ -68,6 +68,31 @@ def unavailable_reason() -> str | None:
     return None
 
 
+def sshd_account_or_skip() -> str:
+    """The testbed's unprivileged account; the calling test is skipped, saying why, when a
+    :class:`PrivateSSHD` cannot let it in here (see :func:`unavailable_reason`)."""
+    import pytest
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(reason)
+    user = unprivileged_account()
+    assert user is not None
+    return user
+
+
+@contextlib.contextmanager
+def started_sshd(user: str | None = None) -> Iterator[PrivateSSHD]:
+    """A started :class:`PrivateSSHD` letting ``user`` (default: the testbed's account) in,
+    closed afterwards; skips the calling test, saying why, when none can run here."""
+    server = PrivateSSHD(user or sshd_account_or_skip())
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
+
+
 def free_port() -> int:
     """A TCP port of 127.0.0.1 that nothing listens on now."""
     with socket.socket() as sock:

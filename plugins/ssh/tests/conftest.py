@@ -24,8 +24,8 @@ from rosetta_ssh.testing import (
     SSHRemote,
     make_remote,
     remote_workdir,
-    unavailable_reason,
-    unprivileged_account,
+    sshd_account_or_skip,
+    started_sshd,
 )
 
 KernelMaker = Callable[..., Kernel]
@@ -41,22 +41,13 @@ def make_kernel(rosetta_kernel_factory: Callable[..., Kernel]) -> KernelMaker:
 
 @pytest.fixture(scope="module")
 def tbuser() -> str:
-    reason = unavailable_reason()
-    if reason is not None:
-        pytest.skip(reason)
-    user = unprivileged_account()
-    assert user is not None
-    return user
+    return sshd_account_or_skip()
 
 
 @pytest.fixture(scope="module")
 def sshd(tbuser: str) -> Iterator[PrivateSSHD]:
-    server = PrivateSSHD(tbuser)
-    try:
-        server.start()
+    with started_sshd(tbuser) as server:
         yield server
-    finally:
-        server.close()
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rosetta_ssh.testing import PrivateSSHD, free_port, remote_workdir
+from rosetta_ssh.testing import PrivateSSHD, free_port, remote_workdir, started_sshd
 
 pytestmark = pytest.mark.testbed
 
@@ -72,3 +72,11 @@ def test_free_port_is_free() -> None:
     port = free_port()
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", port))
+
+
+def test_started_sshd_runs_for_the_block_only(tbuser: str) -> None:
+    with started_sshd() as server:
+        assert server.user == tbuser and server.running
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as conn:
+            assert conn.recv(8).startswith(b"SSH-2.0")
+    assert not server.running
