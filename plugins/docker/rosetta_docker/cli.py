@@ -42,8 +42,8 @@ from rosetta_docker.records import (
     inspect_list,
     merge_logs,
     parse_inspect,
+    pull_needed,
     pull_output_lines,
-    same_arch,
 )
 
 LOCAL_EXECUTOR = LocalExecutor.name
@@ -99,16 +99,9 @@ class DockerCommandLine:
         """
         pull = argv.pull_argv(self.options, spec)  # checks the spec first
         policy = self.options.pull_policy
-        if policy != "always":
-            image = self._local_image(spec.image, executor)
-            if policy == "never":
-                if image is None:
-                    raise BackendError(
-                        f"docker: image {spec.image} not found locally, and pull_policy is 'never'"
-                    )
-                return
-            if image is not None and same_arch(image, spec.arch):
-                return
+        image = None if policy == "always" else self._local_image(spec.image, executor)
+        if not pull_needed(policy, image, spec.image, spec.arch):
+            return
         what = f"cannot pull image {spec.image}"
         platform = f" for {argv.platform_of(spec.arch)}" if spec.arch else ""
         progress(f"pulling {spec.image}{platform}")

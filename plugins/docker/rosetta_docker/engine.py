@@ -58,7 +58,7 @@ from rosetta_docker.argv import (
 )
 from rosetta_docker.cli import DockerCommandLine, runs_command_line
 from rosetta_docker.options import DEFAULT_URL, PULL_POLICIES, DockerOptions, daemon_url
-from rosetta_docker.records import last_lines, parse_inspect, pull_progress_line, same_arch
+from rosetta_docker.records import last_lines, parse_inspect, pull_needed, pull_progress_line
 
 EXPLANATION_TAIL = 1500
 
@@ -367,13 +367,7 @@ class DockerEngine:
                 image = None
             except _SDK_ERRORS as exc:
                 raise self._error(api, exc, what) from exc
-            if policy == "never":
-                if image is None:
-                    raise BackendError(
-                        f"docker: image {spec.image} not found locally, and pull_policy is 'never'"
-                    )
-                return
-            if image is not None and same_arch(image, spec.arch):
+            if not pull_needed(policy, image, spec.image, spec.arch):
                 return
         self._pull(api, spec, progress)
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from rosetta_core.engines import Observation, Observed, published_address
-from rosetta_core.errors import BackendUnavailable
+from rosetta_core.errors import BackendError, BackendUnavailable
 from rosetta_docker.argv import LOCALHOST, PORT_LABEL
 
 _PENDING_STATUSES = frozenset({"created", "restarting"})
@@ -88,6 +88,21 @@ def same_arch(image: Mapping[str, Any], arch: str | None) -> bool:
     if str(image.get("Architecture", "")) != wanted:
         return False
     return not variant or str(image.get("Variant", "")) in ("", variant)
+
+
+def pull_needed(policy: str, image: Mapping[str, Any] | None, spec_image: str, arch: str | None) -> bool:
+    """Whether ``pull_policy`` asks for a pull, given the local image (``None``: not there).
+
+    Raises :class:`BackendError` for ``never`` and no local image. Both paths (the SDK and the
+    command line) decide with this, so they behave alike.
+    """
+    if policy == "always":
+        return True
+    if policy == "never":
+        if image is None:
+            raise BackendError(f"docker: image {spec_image} not found locally, and pull_policy is 'never'")
+        return False
+    return image is None or not same_arch(image, arch)
 
 
 def last_lines(raw: bytes | str, tail: int) -> str:

@@ -10,13 +10,14 @@ from typing import Any
 import pytest
 
 from rosetta_core.engines import Observed
-from rosetta_core.errors import BackendUnavailable
+from rosetta_core.errors import BackendError, BackendUnavailable
 from rosetta_docker.records import (
     container_names,
     inspect_list,
     last_lines,
     merge_logs,
     parse_inspect,
+    pull_needed,
     pull_output_lines,
     same_arch,
 )
@@ -165,3 +166,24 @@ def test_container_names_split_lines_and_links() -> None:
         "rosetta-b",
         "other/alias",
     ]
+
+
+@pytest.mark.parametrize(
+    ("policy", "image", "arch", "pull"),
+    [
+        ("always", {"Architecture": "amd64"}, None, True),
+        ("never", {"Architecture": "amd64"}, "arm64", False),
+        ("missing", None, None, True),
+        ("missing", {"Architecture": "amd64"}, None, False),
+        ("missing", {"Architecture": "amd64"}, "arm64", True),
+    ],
+)
+def test_pull_needed_follows_the_policy(
+    policy: str, image: dict[str, str] | None, arch: str | None, pull: bool
+) -> None:
+    assert pull_needed(policy, image, "localhost/x:1", arch) is pull
+
+
+def test_never_without_a_local_image_is_an_error() -> None:
+    with pytest.raises(BackendError, match="not found locally, and pull_policy is 'never'"):
+        pull_needed("never", None, "localhost/x:1", None)
