@@ -24,12 +24,17 @@ NOT_FOUND = 127
 NOT_EXECUTABLE = 126
 
 
-def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None) -> str:
+def remote_command(
+    argv: Sequence[str], env: Mapping[str, str] | None = None, *, no_input: bool = False
+) -> str:
     """The string the remote shell runs for ``argv`` with ``env`` added to its environment.
 
     ``shlex.split`` of the result gives back ``["exec", "env", "--", "KEY=VALUE", ..., *argv]``
-    exactly. Raises :class:`ExecutorError` for a shell string, an empty argv, NUL bytes, an invalid
-    variable name, a program name containing ``=`` (``env`` would take it for a variable) or a
+    exactly; with ``no_input`` it ends in ``</dev/null``, so the program reads an empty stdin
+    without the client having to send an end of file.
+
+    Raises :class:`ExecutorError` for a shell string, an empty argv, NUL bytes, an invalid variable
+    name, a program name containing ``=`` (``env`` would take it for a variable) or a
     command line too long to send.
     """
     args = check_argv(argv)
@@ -42,7 +47,7 @@ def remote_command(argv: Sequence[str], env: Mapping[str, str] | None = None) ->
         words.append(f"{key}={value}")
     if "=" in args[0]:
         raise ExecutorError(f"a program name containing '=' cannot be run over SSH: {args[0][:80]!r}")
-    command = shlex.join([*words, *args])
+    command = shlex.join([*words, *args]) + (" </dev/null" if no_input else "")
     if len(command.encode()) > MAX_COMMAND_BYTES:
         raise ExecutorError(
             f"{args[0][:80]} command line is longer than {MAX_COMMAND_BYTES} bytes; "

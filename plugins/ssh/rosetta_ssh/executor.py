@@ -261,7 +261,9 @@ class SSHExecutor:
         sent SIGKILL (servers that allow signals, e.g. OpenSSH >= 7.9) and the channel is closed.
         """
         args = check_argv(argv)
-        command = remote_command(args, env)
+        # no input: the remote shell gives the program /dev/null, so no end of file is sent
+        # that could race the server's close (see _send_locked)
+        command = remote_command(args, env, no_input=not input)
         deadline = time.monotonic() + timeout
         with self._slot(deadline, args[0]):
             transport, channel = self._open(
@@ -421,39 +423,67 @@ def _append(buffer: bytearray, data: bytes) -> None:
 
 def _feed(channel: paramiko.Channel, input: str | None) -> threading.Thread | None:
     """Send ``input`` then end of file, from a thread: a command that writes while it reads
-    would otherwise fill the window both ways and stall."""
+    would otherwise fill the window both ways and stall. No input: nothing to send (the command
+    line redirects stdin from /dev/null)."""
     data = input.encode() if input else b""
     if not data:
-        with contextlib.suppress(*_LOST):
-            channel.shutdown_write()
         return None
 
     def write() -> None:
         # the command may end (or time out) without reading everything: nothing to report then
         with contextlib.suppress(*_LOST):
             channel.sendall(data)
-            channel.shutdown_write()
+            _send_locked(channel, _eof_message)
 
     thread = threading.Thread(target=write, name="rosetta-ssh-stdin", daemon=True)
     thread.start()
     return thread
 
 
-def _abandon(channel: paramiko.Channel) -> None:
-    """Ask the server to SIGKILL the command, then close the channel.
+def _send_locked(
+    channel: paramiko.Channel, build: Callable[[paramiko.Channel], paramiko.Message | None]
+) -> None:
+    """Send the message ``build`` makes for ``channel``, holding the channel's lock until it is sent.
 
-    The "signal" request (RFC 4254 6.9) has no paramiko method; it is built here. Without it an
-    OpenSSH server leaves a program that does not read its closed stdin running.
+    Paramiko builds a channel's end of file under that lock but sends it after releasing it; its
+    transport thread, answering the server's close in between, can then send the close first,
+    the server frees the channel, and OpenSSH drops the whole connection on the late message
+    ("ieof packet referred to nonexistent channel", paramiko issue 1115). Holding the lock keeps
+    the two in order. Nothing is sent on a channel already closed.
     """
     transport = channel.get_transport()
     send = getattr(transport, "_send_user_message", None)
-    if send is not None and not channel.closed:
-        message = paramiko.Message()
-        message.add_byte(cMSG_CHANNEL_REQUEST)
-        message.add_int(channel.remote_chanid)
-        message.add_string("signal")
-        message.add_boolean(False)
-        message.add_string("KILL")
-        with contextlib.suppress(*_LOST):
+    if send is None:
+        return
+    with channel.lock:
+        if channel.closed:
+            return
+        message = build(channel)
+        if message is not None:
             send(message)
+
+
+def _eof_message(channel: paramiko.Channel) -> paramiko.Message | None:
+    """Paramiko's end-of-file message for ``channel`` (marking it sent), or ``None`` if already sent."""
+    message: paramiko.Message | None = channel._send_eof()  # type: ignore[attr-defined]  # private: see _send_locked
+    return message
+
+
+def _kill_message(channel: paramiko.Channel) -> paramiko.Message:
+    """The "signal" request asking the server to SIGKILL the command (RFC 4254 6.9; paramiko has
+    no method for it)."""
+    message = paramiko.Message()
+    message.add_byte(cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string("KILL")
+    return message
+
+
+def _abandon(channel: paramiko.Channel) -> None:
+    """Ask the server to SIGKILL the command, then close the channel. Without the signal an
+    OpenSSH server leaves a program that does not read its closed stdin running."""
+    with contextlib.suppress(*_LOST):
+        _send_locked(channel, _kill_message)
     channel.close()

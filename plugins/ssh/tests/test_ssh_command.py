@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+import subprocess
 
 import pytest
 from hypothesis import given
@@ -21,6 +22,13 @@ ENV = st.dictionaries(st.from_regex(ENV_KEY_RE, fullmatch=True), ARGUMENT_TEXT, 
 def test_the_shell_splits_it_back_into_the_argv(program: str, args: list[str], env: dict[str, str]) -> None:
     sent = remote_command([program, *args], env)
     assert shlex.split(sent) == ["exec", "env", "--", *(f"{k}={v}" for k, v in env.items()), program, *args]
+
+
+def test_no_input_gives_the_program_an_empty_stdin() -> None:
+    sent = remote_command(["cat"], no_input=True)
+    assert shlex.split(sent) == ["exec", "env", "--", "cat", "</dev/null"]
+    done = subprocess.run(["sh", "-c", sent], input=b"not read", capture_output=True, timeout=10)
+    assert (done.returncode, done.stdout) == (0, b"")
 
 
 def test_hostile_values_are_quoted() -> None:

@@ -146,6 +146,19 @@ def test_concurrent_first_use_connects_once(remote: SSHRemote) -> None:
     assert executor.connections == 1
 
 
+def test_programs_ending_before_their_input_ends_keep_the_connection(remote: SSHRemote) -> None:
+    # each end of file races the server closing the channel; sent late, OpenSSH would drop the
+    # connection with every command on it
+    executor = remote.executor()
+
+    def work(i: int) -> str:
+        return executor.run(["head", "-c", "1"], input=f"{i % 10}-rest").stdout
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(work, range(200))) == [str(i % 10) for i in range(200)]
+    assert executor.connections == 1
+
+
 def test_server_down_is_unavailable_then_the_same_executor_reconnects(
     remote: SSHRemote, running_sshd: PrivateSSHD
 ) -> None:
