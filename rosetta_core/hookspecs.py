@@ -22,12 +22,13 @@ import pluggy
 if TYPE_CHECKING:
     from sqlite_utils import Migrations
 
+    from rosetta_core.agent.extensions import AgentExtension
     from rosetta_core.auth import Authenticator
     from rosetta_core.builders import ImageBuilder
     from rosetta_core.engines import ContainerEngine
     from rosetta_core.executors import ExecutorFactory
     from rosetta_core.kernel import Kernel
-    from rosetta_core.model import Task, TaskEvent, User
+    from rosetta_core.model import Computing, Task, TaskEvent, User
     from rosetta_core.storage import StorageBackend
     from rosetta_core.tunnels import Tunnel
     from rosetta_core.workload import WorkloadManager
@@ -197,6 +198,21 @@ def rosetta_user_created(user: User, kernel: Kernel) -> None:
     :param user: the stored user.
     :param kernel: the kernel.
     :return: ignored.
+    """
+
+
+@hookspec
+def rosetta_agent_extensions(task: Task, computing: Computing, kernel: Kernel) -> list[AgentExtension] | None:
+    """Code for the in-job agent of a batch task to run beside it on the compute node.
+
+    Called when the task's job is submitted. Each extension's source travels in the job script and
+    runs once the task's interface listens (see :mod:`rosetta_core.agent.extensions`). The reverse
+    tunnel plugin returns its dialer here for resources that use it.
+
+    :param task: the task being submitted.
+    :param computing: its computing resource.
+    :param kernel: the kernel.
+    :return: a list of :class:`~rosetta_core.agent.extensions.AgentExtension`, or ``None``.
     """
 
 

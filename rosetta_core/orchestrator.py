@@ -235,7 +235,7 @@ class Orchestrator:
         if not store.claim_handle(task.id, spec.name):
             return store.get_task(task.id)
         try:
-            argv = self.kernel.agents.launch_argv(spec, engine, executor)
+            argv = self.kernel.agents.launch_argv(spec, engine, executor, task)
             job_id = wm.submit(wm.render_script(spec, argv), spec, executor)
         except BackendUnavailable as exc:
             return self.move(store.get_task(task.id), S.UNKNOWN, f"cannot reach the scheduler: {exc}")

@@ -30,6 +30,7 @@ from rosetta_core.agent import (
     parse_status,
     task_secret,
 )
+from rosetta_core.agent.extensions import AgentExtension
 from rosetta_core.engines import TaskSpec, handle_for
 from rosetta_core.model import new_id
 
@@ -230,3 +231,63 @@ def test_signed_reports_reach_a_callback_and_verify(
     with pytest.raises(Exception, match="replayed"):
         verifier.verify(*received[0])
     assert json.loads(received[-1][1])["exit_code"] == 0
+
+
+RECORDING_EXTENSION = """
+import json, time, urllib.request
+
+
+class Recorder:
+    def __init__(self, path):
+        self.path = path
+
+    def stop(self):
+        with open(self.path, "a") as fh:
+            fh.write("stopped\\n")
+
+
+def fetch(url):
+    for _ in range(50):  # the interface may not answer yet when its port is published
+        try:
+            return urllib.request.urlopen(url, timeout=10).read().decode()
+        except OSError:
+            time.sleep(0.2)
+    raise OSError("no answer from " + url)
+
+
+def start(config, host, port, log):
+    body = fetch("http://%s:%d/" % (host, port))
+    with open(config["path"], "w") as fh:
+        fh.write(json.dumps({"host": host, "port": port, "body": body}) + "\\n")
+    log("recorded")
+    return Recorder(config["path"])
+"""
+
+
+def test_extensions_start_once_the_interface_listens_and_stop_at_the_end(
+    tmp_path: Path, agents: Callable[[AgentRequest], Running]
+) -> None:
+    if not has_image("podman"):
+        pytest.skip(f"podman or {BUSYBOX} is missing (testbed/setup.sh)")
+    record = tmp_path / "record"
+    extensions = (
+        AgentExtension(
+            name="broken", source="def start(config, host, port, log):\n    raise OSError('no')\n"
+        ),
+        AgentExtension(name="recorder", source=RECORDING_EXTENSION, config={"path": str(record)}),
+    )
+    running = agents(make_request("podman", tmp_path, extensions=extensions))
+    status = running.wait_for("running")
+    deadline = time.monotonic() + 30
+    while not record.exists():
+        assert time.monotonic() < deadline, "the extension never started"
+        time.sleep(0.2)
+    seen = json.loads(record.read_text().splitlines()[0])
+    assert (seen["host"], seen["port"]) == ("127.0.0.1", status.port)
+    assert "testbed-busybox OK" in seen["body"]  # it reached the interface on the node
+    running.process.send_signal(signal.SIGTERM)
+    running.process.wait(60)
+    assert record.read_text().splitlines()[1:] == ["stopped"]
+    errors = running.process.stderr.read().decode() if running.process.stderr else ""
+    assert "extension broken did not start: OSError('no')" in errors
+    assert "recorder: recorded" in errors

@@ -7,12 +7,14 @@ from collections.abc import Callable
 
 import pytest
 
+from rosetta_core import hookimpl
 from rosetta_core.agent.channel import AgentChannel
+from rosetta_core.agent.extensions import AgentExtension
 from rosetta_core.agent.request import AGENT_SOURCE
 from rosetta_core.engines import Observation, Observed, TaskSpec, handle_for
-from rosetta_core.errors import BackendError, ExecutorError
+from rosetta_core.errors import BackendError, ExecutorError, PluginError
 from rosetta_core.kernel import Kernel
-from rosetta_core.model import Task, TaskStatus
+from rosetta_core.model import Computing, Task, TaskStatus
 from rosetta_core.testing import FakeEngine, ScriptedExecutor
 
 
@@ -55,6 +57,55 @@ def test_a_callback_gets_the_tasks_own_secret(rosetta_kernel_factory: Callable[.
     callback = json.loads(kernel.agents.launch_argv(spec, FakeEngine(), scripted)[3])["callback"]
     assert callback["url"] == "https://platform.example.org/agent" and len(callback["secret"]) == 64
     assert kernel.secret not in callback["secret"]
+
+
+EXTENSION_SOURCE = "def start(config, host, port, log):\n    return None\n"
+
+
+class ExtensionPlugin:
+    """Returns ``returns`` for tasks on computing ``only``."""
+
+    def __init__(self, returns: object, only: str = "c") -> None:
+        self.returns = returns
+        self.only = only
+        self.seen: list[tuple[str, str]] = []
+
+    @hookimpl
+    def rosetta_agent_extensions(self, task: Task, computing: Computing) -> object:
+        self.seen.append((task.id, computing.name))
+        return self.returns if computing.name == self.only else None
+
+
+def test_extensions_from_the_hook_travel_in_the_request(
+    rosetta_kernel_factory: Callable[..., Kernel], executor: ScriptedExecutor
+) -> None:
+    extension = AgentExtension(name="dialer", source=EXTENSION_SOURCE, config={"task": "t1"})
+    plugin = ExtensionPlugin([extension])
+    kernel = rosetta_kernel_factory({"ext": plugin})
+    kernel.store.add(Computing(name="c", engines=("fake",)))
+    kernel.store.add(Computing(name="other", engines=("fake",)))
+    spec = TaskSpec(task_id="t1", name="rosetta-t1", image="img", interface_port=8080)
+    request = json.loads(kernel.agents.launch_argv(spec, FakeEngine(), executor, task(computing="c"))[3])
+    assert request["extensions"] == [extension.to_dict()]
+    bare = json.loads(kernel.agents.launch_argv(spec, FakeEngine(), executor, task(computing="other"))[3])
+    assert bare["extensions"] == []
+    assert [name for _, name in plugin.seen] == ["c", "other"]
+
+
+@pytest.mark.parametrize("returns", [["not an extension"], "dup"])
+def test_a_bad_or_doubled_extension_is_a_plugin_error(
+    rosetta_kernel_factory: Callable[..., Kernel], returns: object
+) -> None:
+    extension = AgentExtension(name="dialer", source=EXTENSION_SOURCE)
+    plugins = (
+        {"a": ExtensionPlugin(returns)}
+        if returns != "dup"
+        else {"a": ExtensionPlugin([extension]), "b": ExtensionPlugin([extension])}
+    )
+    kernel = rosetta_kernel_factory(plugins)
+    kernel.store.add(Computing(name="c", engines=("fake",)))
+    with pytest.raises(PluginError):
+        kernel.agents.extensions(task(computing="c"))
 
 
 def test_status_is_read_only_while_the_address_is_unknown_or_at_the_end(

@@ -12,6 +12,9 @@
 #   bind        the address to publish on     status   the status file to write (absolute path)
 #   task        the task id                   callback {"url", "secret"} or null
 #   port_env    the variable carrying the port to software that shares the host's network
+#   extensions  [{"name", "source", "config"}]: plugins' code to run once the interface listens
+#               (see rosetta_core/agent/extensions.py); each source defines start(config, host,
+#               port, log) returning an object with stop()
 #
 # It writes the status file (JSON, replaced atomically) as the task goes: {"state": "starting"},
 # then {"state": "running", "host", "port"} once the interface has a port on this node, then
@@ -49,6 +52,7 @@ class Agent:
         self.engine = request.get("engine", "")
         self.child = None
         self.stopping = False
+        self.running_extensions = []
 
     # ------------------------------------------------------------ reports
 
@@ -167,6 +171,7 @@ class Agent:
         host = socket.getfqdn() if bind in ("0.0.0.0", "::") else bind  # noqa: S104 - a comparison
         if port is None:
             self.report("running", host=host, port=None)
+            self.start_extensions(host, None)
             return None
         deadline = time.time() + PORT_WAIT
         while time.time() < deadline:
@@ -176,10 +181,37 @@ class Agent:
             found = self.published_port() if self.engine in PUBLISHING else (host_port or port)
             if found is not None:
                 self.report("running", host=host, port=found)
+                # the extensions reach the interface on this node: the loopback for a wildcard bind
+                self.start_extensions(bind if host == bind else "127.0.0.1", found)
                 return None
             time.sleep(0.5)
         log(f"no published port after {PORT_WAIT:g} s")
         return None
+
+    # ------------------------------------------------------------ extensions
+
+    def start_extensions(self, host, port):
+        """Run each extension's start(); one that fails is logged and left out."""
+        for extension in self.request.get("extensions") or ():
+            name = str(extension.get("name", "?"))
+            try:
+                namespace = {"__name__": "rosetta_agent_extension_" + name.replace("-", "_")}
+                exec(compile(extension["source"], f"<extension {name}>", "exec"), namespace)  # noqa: S102
+                handle = namespace["start"](
+                    extension.get("config") or {}, host, port, lambda m, n=name: log(f"{n}: {m}")
+                )
+            except Exception as exc:
+                log(f"extension {name} did not start: {exc!r}")
+                continue
+            self.running_extensions.append((name, handle))
+
+    def stop_extensions(self):
+        running, self.running_extensions = self.running_extensions, []
+        for name, handle in reversed(running):
+            try:
+                handle.stop()
+            except Exception as exc:
+                log(f"extension {name} did not stop cleanly: {exc!r}")
 
     # ------------------------------------------------------------ the end
 
@@ -191,6 +223,7 @@ class Agent:
         self.cleanup()
 
     def cleanup(self):
+        self.stop_extensions()
         if self.engine in PUBLISHING:
             with contextlib.suppress(OSError):
                 subprocess.call(

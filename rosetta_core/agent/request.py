@@ -7,6 +7,8 @@ from pathlib import Path
 
 import attrs
 
+from rosetta_core.agent.extensions import AgentExtension
+
 AGENT_SOURCE = (Path(__file__).parent / "agent.py").read_text(encoding="utf-8")
 """The agent's source, passed whole to ``python3 -c``: nothing is fetched on the node."""
 
@@ -20,7 +22,8 @@ class AgentRequest:
     ``argv`` is the engine's foreground argv (``build_command``); for Podman and Docker the agent
     publishes ``port`` on ``bind`` and reads the chosen host port back; for engines sharing the
     host's network it picks a free port and passes it in the ``port_env`` variable of ``argv``.
-    ``status`` is the absolute path of the status file the platform reads.
+    ``status`` is the absolute path of the status file the platform reads. ``extensions`` run
+    beside the task once its interface listens (:mod:`rosetta_core.agent.extensions`).
     """
 
     task: str
@@ -33,6 +36,7 @@ class AgentRequest:
     port_env: str = PORT_ENV
     callback_url: str | None = None
     callback_secret: str | None = attrs.field(default=None, repr=False)
+    extensions: tuple[AgentExtension, ...] = ()
 
     def to_json(self) -> str:
         """The request as the agent reads it (one argv entry)."""
@@ -50,6 +54,7 @@ class AgentRequest:
                 "bind": self.bind,
                 "port_env": self.port_env,
                 "callback": callback,
+                "extensions": [extension.to_dict() for extension in self.extensions],
             },
             sort_keys=True,
         )
