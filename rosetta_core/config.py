@@ -80,10 +80,8 @@ class CoreSection:
     @agent_listen.validator
     def _check_listen(self, attribute: attrs.Attribute[str], value: str) -> None:
         if value:
-            host, sep, port = value.rpartition(":")
             try:
-                ipaddress.ip_address(host.strip("[]"))
-                ok = bool(sep) and port.isdigit() and 0 < int(port) < 65536
+                ok = v.listen_address(value)[1] > 0
             except ValueError:
                 ok = False
             if not ok:
@@ -92,10 +90,7 @@ class CoreSection:
     @property
     def agent_listen_address(self) -> tuple[str, int] | None:
         """``agent_listen`` as (host, port), or ``None`` when unset."""
-        if not self.agent_listen:
-            return None
-        host, _, port = self.agent_listen.rpartition(":")
-        return host.strip("[]"), int(port)
+        return v.listen_address(self.agent_listen) if self.agent_listen else None
 
     @agent_bind.validator
     def _check_bind(self, attribute: attrs.Attribute[str], value: str) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import ipaddress
 import math
 import re
 from collections.abc import Callable, Mapping
@@ -128,6 +129,28 @@ def optional_int_between(low: int, high: int) -> Callable[[Any, attrs.Attribute[
 
 port = int_between(1, 65535)
 optional_port = optional_int_between(1, 65535)
+
+
+def listen_address(value: str) -> tuple[str, int]:
+    """``"ADDRESS:PORT"`` (an IP address, IPv6 in brackets; port 0 to 65535) as (host, port);
+    raises ``ValueError`` for anything else (a host name included: a listener binds an address)."""
+    host, sep, number = value.rpartition(":") if isinstance(value, str) else ("", "", "")
+    host = host.strip("[]")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ValueError(f"{str(value)[:80]!r} is not ADDRESS:PORT") from None
+    if not sep or not number.isdigit() or not 0 <= int(number) <= 65535:
+        raise ValueError(f"{str(value)[:80]!r} is not ADDRESS:PORT")
+    return host, int(number)
+
+
+def listen(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """Where a server listens: ``ADDRESS:PORT`` such as ``127.0.0.1:8765`` (see :func:`listen_address`)."""
+    try:
+        listen_address(value)
+    except ValueError:
+        raise FieldError(attribute.name, "must look like ADDRESS:PORT, such as 127.0.0.1:8765") from None
 
 
 def env_vars(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -62,3 +62,19 @@ def test_a_trailing_newline_is_refused(make: Any) -> None:
     # "$" also matches before a final newline: every pattern must match the whole value
     with pytest.raises(ValueError):
         make()
+
+
+@pytest.mark.parametrize(
+    ("value", "address"),
+    [("127.0.0.1:8765", ("127.0.0.1", 8765)), ("[::1]:0", ("::1", 0)), ("0.0.0.0:65535", ("0.0.0.0", 65535))],
+)
+def test_listen_address_parses(value: str, address: tuple[str, int]) -> None:
+    assert v.listen_address(value) == address
+
+
+@pytest.mark.parametrize(
+    "value", ["localhost:80", "127.0.0.1", "127.0.0.1:65536", "127.0.0.1:-1", "1.2.3.4: 80", ":80", 8080, ""]
+)
+def test_listen_address_refuses(value: object) -> None:
+    with pytest.raises(ValueError):
+        v.listen_address(value)  # type: ignore[arg-type]

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import ast
-import glob
 import hashlib
 import hmac
 import os
-import shutil
 import socket
 import subprocess
 import threading
@@ -59,23 +57,6 @@ def test_stop_ends_a_dialer_that_cannot_connect() -> None:
     assert "cannot reach ws://127.0.0.1:1/" in logged[0]
 
 
-def python36() -> str | None:
-    """A Python 3.6 interpreter: ``$ROSETTA_PYTHON36``, else ``python3.6`` on the PATH or one
-    installed by pyenv, if it runs."""
-    pyenv = sorted(glob.glob(os.path.expanduser("~/.pyenv/versions/3.6.*/bin/python3.6")))
-    for candidate in (os.environ.get("ROSETTA_PYTHON36"), shutil.which("python3.6"), *pyenv):
-        if candidate:
-            done = subprocess.run(
-                [candidate, "-c", "import sys; print(sys.version_info[:2])"],
-                capture_output=True,
-                text=True,
-                check=False,
-            )
-            if done.returncode == 0 and done.stdout.strip() == "(3, 6)":
-                return candidate
-    return None
-
-
 AGENT_36 = """
 import sys, threading
 from rosetta_reverse.agent_side import Dialer, sign
@@ -89,8 +70,8 @@ thread.join()
 """
 
 
-def test_the_agent_side_runs_on_python_3_6() -> None:
-    interpreter = python36()
+def test_the_agent_side_runs_on_python_3_6(python36: str | None) -> None:
+    interpreter = python36
     if interpreter is None:
         pytest.skip("no Python 3.6 (set ROSETTA_PYTHON36)")
     body = b"served on the node"
