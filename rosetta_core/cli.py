@@ -311,7 +311,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         for name, url in kernel.connections.serve().items():
-            print(f"rosetta: the {name} tunnel serves tasks at {url}/t/<task id>/", file=sys.stderr)
+            print(f"rosetta: the {name} tunnel serves at {url}", file=sys.stderr)
+        for lines in kernel.pm.hook.rosetta_serve(kernel=kernel):
+            for line in lines or ():
+                print(f"rosetta: {line}", file=sys.stderr)
         listen = kernel.config.rosetta.agent_listen_address
         receiver = None
         if listen is not None:

@@ -173,6 +173,19 @@ def rosetta_startup(kernel: Kernel) -> None:
 
 
 @hookspec
+def rosetta_serve(kernel: Kernel) -> list[str] | None:
+    """Start a server for users in the long-running process (``rosetta serve``).
+
+    Called once by ``rosetta serve`` after the tunnels' servers started, before the orchestrator's
+    loop; never by one-off commands. Start the server (on a thread: return promptly) and stop it
+    in ``rosetta_shutdown``. An exception stops ``rosetta serve`` with the error.
+
+    :param kernel: the kernel.
+    :return: lines to print for the operator (the address, a first sign-in), or ``None``.
+    """
+
+
+@hookspec
 def rosetta_shutdown(kernel: Kernel) -> None:
     """Release what the plugin holds; the kernel is shutting down.
 

@@ -242,8 +242,8 @@ def test_serve_listens_for_agent_reports_when_configured(tmp_path: Path) -> None
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
     config = tmp_path / "site.toml"
-    # no proxy: its fixed default port could be taken by another test's serve
-    plugins = '[plugins]\ndisabled = ["proxy"]\n'
+    # no servers on fixed default ports that another test's serve could hold
+    plugins = '[plugins]\ndisabled = ["proxy", "reverse"]\n'
     config.write_text(f'[rosetta]\nstore = "rosetta.sqlite"\nagent_listen = "127.0.0.1:{port}"\n' + plugins)
     serve = subprocess.Popen(
         [sys.executable, "-m", "rosetta_core.cli", "serve", "--config", str(config), "--interval", "1"],
@@ -268,3 +268,27 @@ def test_serve_listens_for_agent_reports_when_configured(tmp_path: Path) -> None
         serve.terminate()
         _, err = serve.communicate(timeout=30)
     assert f"agent reports on http://127.0.0.1:{port}/" in err
+
+
+def test_serve_starts_the_plugins_servers_and_prints_their_lines(
+    rosetta_kernel_factory: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rosetta_core import cli, hookimpl
+
+    class Front:
+        @hookimpl
+        def rosetta_serve(self) -> list[str]:
+            return ["front on http://127.0.0.1:9/", "first sign-in: admin"]
+
+    kernel = rosetta_kernel_factory({"front": Front()})
+
+    def loop(stop: object, interval: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "open_kernel", lambda args: kernel)
+    monkeypatch.setattr(kernel.orchestrator, "run_forever", loop)
+    assert main(["serve"]) == 0
+    err = capsys.readouterr().err
+    assert "rosetta: front on http://127.0.0.1:9/\nrosetta: first sign-in: admin" in err
