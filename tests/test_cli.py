@@ -243,7 +243,7 @@ def test_serve_listens_for_agent_reports_when_configured(tmp_path: Path) -> None
         port = probe.getsockname()[1]
     config = tmp_path / "site.toml"
     # no servers on fixed default ports that another test's serve could hold
-    plugins = '[plugins]\ndisabled = ["proxy", "reverse"]\n'
+    plugins = '[plugins]\ndisabled = ["proxy", "reverse", "web"]\n'
     config.write_text(f'[rosetta]\nstore = "rosetta.sqlite"\nagent_listen = "127.0.0.1:{port}"\n' + plugins)
     serve = subprocess.Popen(
         [sys.executable, "-m", "rosetta_core.cli", "serve", "--config", str(config), "--interval", "1"],

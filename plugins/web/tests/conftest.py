@@ -1,0 +1,102 @@
+"""Fixtures of the web front's tests.
+
+- ``fake_engine``: the :class:`~rosetta_core.testing.FakeEngine` the kernel's tasks run on (the
+  front's own logic; the browser test in ``test_browser.py`` runs real containers).
+- ``kernel``: a started kernel with ``auth-local`` (cheap argon2), ``web`` and the fake engine;
+  computing ``here`` (engine ``fake``) and software ``lab`` (public, port 8888) are in its store.
+- ``client``: a Starlette ``TestClient`` on the front; ``sign_up(client, name)`` signs a user up
+  and in (the client then holds their session cookie) and returns the CSRF token of their forms.
+- ``api_client(name)``: a client for a new user authenticated by an API token (no cookie).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from starlette.testclient import TestClient
+
+import rosetta_auth_local.plugin
+import rosetta_web.plugin
+from rosetta_auth_local import create_api_token, start_session
+from rosetta_auth_local import sign_up as sign_up_user
+from rosetta_auth_local.testing import FAST_ARGON2
+from rosetta_core import hookimpl
+from rosetta_core.kernel import Kernel
+from rosetta_core.model import Computing, Software
+from rosetta_core.testing import FakeEngine
+from rosetta_web.app import create_app
+from rosetta_web.auth import SESSION_COOKIE
+
+PASSWORD = "correct horse battery"
+
+
+class EnginePlugin:
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    @hookimpl
+    def rosetta_register_engines(self, register: Callable[[str, Any], None]) -> None:
+        register(self.engine.name, self.engine)
+
+
+@pytest.fixture
+def fake_engine() -> FakeEngine:
+    return FakeEngine()
+
+
+@pytest.fixture
+def kernel(rosetta_kernel_factory: Callable[..., Kernel], fake_engine: FakeEngine) -> Kernel:
+    made = rosetta_kernel_factory(
+        {
+            "auth-local": rosetta_auth_local.plugin,
+            "web": rosetta_web.plugin,
+            "fake-engine": EnginePlugin(fake_engine),
+        },
+        plugin_options={"auth-local": FAST_ARGON2},
+    )
+    made.store.add(Computing(name="here", engines=("fake",)))
+    made.store.add(Software(name="lab", image="jupyter/lab", interface_port=8888, description="A notebook"))
+    return made
+
+
+@pytest.fixture
+def client(kernel: Kernel) -> Iterator[TestClient]:
+    with TestClient(create_app(kernel), follow_redirects=False) as made:
+        yield made
+
+
+def sign_up(client: TestClient, name: str) -> str:
+    """Sign ``name`` up (password :data:`PASSWORD`) and give ``client`` their session; returns
+    the CSRF token their forms carry."""
+    kernel: Kernel = client.app.state.kernel  # type: ignore[attr-defined]
+    user = sign_up_user(kernel, name, PASSWORD)
+    session, csrf = start_session(kernel, user)
+    client.cookies.set(SESSION_COOKIE, session)
+    return csrf
+
+
+@pytest.fixture
+def api_client(kernel: Kernel) -> Iterator[Callable[[str], TestClient]]:
+    made: list[TestClient] = []
+
+    def make(name: str) -> TestClient:
+        user = sign_up_user(kernel, name, PASSWORD)
+        token = create_api_token(kernel, user, "tests")
+        client = TestClient(create_app(kernel), follow_redirects=False)
+        client.headers["Authorization"] = f"Bearer {token}"
+        made.append(client)
+        return client
+
+    yield make
+    for client in made:
+        client.close()
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token in a page's forms."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field in the page"
+    return found.group(1)
