@@ -2,10 +2,11 @@
 
 Registers :class:`~rosetta_proxy.options.ProxyOptions` (the ``[plugin.proxy]`` section) and the
 tunnel ``proxy`` (:class:`~rosetta_proxy.tunnel.ProxyTunnel`), whose signing key is derived from
-the platform secret, and which keeps or strips a task's prefix as its software says
-(``Software.keeps_prefix``); closes the proxy server when the kernel shuts down. Starting the server is
-left to whoever serves users: ``rosetta serve`` calls the tunnel's ``serve()`` (through
-:meth:`rosetta_core.connections.Connections.serve`), a web front may call it, or
+the platform secret, which keeps or strips a task's prefix as its software says
+(``Software.keeps_prefix``) and reaches the task through the tunnel its resource's ``transport``
+option names (:mod:`rosetta_proxy.transport`); closes the proxy server when the kernel shuts
+down. Starting the server is left to whoever serves users: ``rosetta serve`` calls the tunnel's
+``serve()`` (through :meth:`rosetta_core.connections.Connections.serve`), a web front may call it, or
 :meth:`ProxyTunnel.start`; a one-off command never starts it.
 """
 
@@ -19,6 +20,7 @@ from rosetta_core.errors import NotFoundError
 from rosetta_core.model import Software
 from rosetta_core.tunnels import Tunnel
 from rosetta_proxy.options import ProxyOptions
+from rosetta_proxy.transport import Transports
 from rosetta_proxy.tunnel import ProxyTunnel
 
 if TYPE_CHECKING:
@@ -38,7 +40,9 @@ def rosetta_register_tunnels(register: Callable[[str, Tunnel], None], kernel: Ke
         except NotFoundError:
             return None
 
-    tunnel = ProxyTunnel(lambda: kernel.secret, kernel.options(ProxyOptions), software=software)
+    tunnel = ProxyTunnel(
+        lambda: kernel.secret, kernel.options(ProxyOptions), software=software, transports=Transports(kernel)
+    )
     register(ProxyTunnel.name, tunnel)
 
 

@@ -13,6 +13,7 @@ from rosetta_proxy.options import ProxyOptions
 from rosetta_proxy.routes import Route, RouteTable
 from rosetta_proxy.server import OPEN_PATH, ProxyServer
 from rosetta_proxy.tokens import Tokens
+from rosetta_proxy.transport import Transports
 
 
 class ProxyTunnel:
@@ -25,6 +26,9 @@ class ProxyTunnel:
     :meth:`open` keeps the ``/t/<task-id>/`` prefix for software that ``keeps_prefix`` (it serves
     under ``BASE_URL`` itself) and strips it for other software. Without it, or when the software is
     not found, ``strip_prefix`` is the default (per route through :meth:`open_route`).
+    ``transports``: how the proxy reaches a task's interface (the plugin passes
+    :class:`~rosetta_proxy.transport.Transports`, which follows the resource's ``transport``
+    option); without it, the interface's own address.
     """
 
     name = "proxy"
@@ -36,12 +40,14 @@ class ProxyTunnel:
         *,
         strip_prefix: bool = False,
         software: Callable[[str], Software | None] | None = None,
+        transports: Transports | None = None,
     ) -> None:
         self.options = options or ProxyOptions()
         self.routes = RouteTable()
         self.tokens = Tokens(secret, link_ttl=self.options.link_ttl, cookie_ttl=self.options.cookie_ttl)
         self.strip_prefix = strip_prefix
         self._software = software
+        self._transports = transports
         host, port = self.options.address
         self.server = ProxyServer(
             self.routes,
@@ -91,10 +97,17 @@ class ProxyTunnel:
         """Open the route of ``task``: the prefix is stripped unless its software ``keeps_prefix``."""
         software = self._software(task.software) if self._software is not None else None
         strip = self.strip_prefix if software is None else not software.keeps_prefix
-        return self.open_route(task, strip_prefix=strip)
+        with self._lock:
+            if task.id in self._endpoints:
+                return self._endpoints[task.id]
+        upstream = self._transports.upstream(task, computing) if self._transports is not None else None
+        return self.open_route(task, strip_prefix=strip, upstream=upstream)
 
-    def open_route(self, task: Task, *, strip_prefix: bool) -> Endpoint:
-        """Add (or keep) the route of ``task``; raises ``ValueError`` when it has no interface address.
+    def open_route(
+        self, task: Task, *, strip_prefix: bool, upstream: tuple[str, int] | None = None
+    ) -> Endpoint:
+        """Add (or keep) the route of ``task`` to ``upstream`` (default: its interface address);
+        raises ``ValueError`` when it has no interface address.
 
         The endpoint's URL is ``{public_url}/t/<task-id>/``; with ``tasks_domain`` it is on the task's
         subdomain: its root when the prefix is stripped, else ``/t/<task-id>/`` there.
@@ -104,12 +117,13 @@ class ProxyTunnel:
         with self._lock:
             endpoint = self._endpoints.get(task.id)
             if endpoint is None:
+                to_host, to_port = upstream or (task.interface_host, task.interface_port)
                 self.routes.add(
                     Route(
                         task_id=task.id,
                         owner=task.owner,
-                        host=task.interface_host,
-                        port=task.interface_port,
+                        host=to_host,
+                        port=to_port,
                         strip_prefix=strip_prefix,
                     )
                 )
@@ -128,6 +142,8 @@ class ProxyTunnel:
         with self._lock:
             self._endpoints.pop(task_id, None)
             self.routes.remove(task_id)
+        if self._transports is not None:
+            self._transports.release(task_id)
 
     def open_link(self, task: Task) -> str:
         """A single-use link (valid ``link_ttl`` seconds) that gives the task's owner the cookie.

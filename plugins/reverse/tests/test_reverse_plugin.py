@@ -1,8 +1,10 @@
 """The plugin: what it registers, which agents get the dialer, and a real batch task reached
-through it (Slurm, Podman, the in-job agent dialing out, the loopback port on the platform)."""
+through it (Slurm, Podman, the in-job agent dialing out, the loopback port on the platform, the
+proxy's route through it, a browser-like client with the owner's link)."""
 
 from __future__ import annotations
 
+import http.cookiejar
 import shutil
 import subprocess
 import sys
@@ -10,6 +12,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -99,6 +102,7 @@ def test_a_slurm_task_is_reached_through_its_agents_tunnel(
     rosetta_kernel_factory: Callable[..., Kernel], tmp_path: Path
 ) -> None:
     import rosetta_podman.plugin
+    import rosetta_proxy.plugin
     import rosetta_slurm.plugin
 
     if not slurm_is_up():
@@ -106,11 +110,17 @@ def test_a_slurm_task_is_reached_through_its_agents_tunnel(
     if not podman_has(HTTP.image_ref):
         pytest.skip(f"podman or {HTTP.image_ref} is missing (images/build.sh)")
     kernel = rosetta_kernel_factory(
-        {"podman": rosetta_podman.plugin, "slurm": rosetta_slurm.plugin, "reverse": rosetta_reverse.plugin},
+        {
+            "podman": rosetta_podman.plugin,
+            "slurm": rosetta_slurm.plugin,
+            "reverse": rosetta_reverse.plugin,
+            "proxy": rosetta_proxy.plugin,
+        },
         plugin_options={
             "podman": {"pull_policy": "never"},
             "slurm": {"job_dir": str(tmp_path / "jobs")},
             "reverse": {"listen": "127.0.0.1:0"},
+            "proxy": {"listen": "127.0.0.1:0"},
         },
         core_options={"agent_python": sys.executable},
     )
@@ -121,7 +131,7 @@ def test_a_slurm_task_is_reached_through_its_agents_tunnel(
             kind=ComputingKind.CLUSTER,
             engines=("podman",),
             workload_manager="slurm",
-            options={"tunnel": "reverse"},
+            options={"tunnel": "proxy", "transport": "reverse"},
         )
     )
     urls = kernel.connections.serve()  # what `rosetta serve` does: agents can dial in
@@ -135,13 +145,15 @@ def test_a_slurm_task_is_reached_through_its_agents_tunnel(
             kernel.orchestrator.reconcile()
             task = kernel.store.get_task(task.id)
         assert tunnel_of(kernel).connected(task.id, timeout=60), "the agent never dialed in"
-        endpoint = kernel.connections.connect(task.id)
-        assert endpoint.port != task.interface_port  # the platform's port, not the node's
+        endpoint = kernel.connections.connect(task.id)  # the proxy's route, through the tunnel
+        route = proxy_of(kernel).routes.get(task.id)
+        assert route is not None and route.port == tunnel_of(kernel).endpoint(task.id).port  # type: ignore[union-attr]
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        browser.open(proxy_of(kernel).open_link(task), timeout=10).close()  # the owner's cookie
         deadline = time.monotonic() + 30
         while True:  # the interface may not answer yet
             try:
-                url = f"http://127.0.0.1:{endpoint.port}/t/{task.id}/"
-                with urllib.request.urlopen(url, timeout=10) as reply:
+                with browser.open(str(endpoint.url), timeout=10) as reply:
                     assert b"rosetta-http OK" in reply.read()
                     break
             except OSError:
@@ -150,4 +162,8 @@ def test_a_slurm_task_is_reached_through_its_agents_tunnel(
     finally:
         stopped = kernel.orchestrator.stop_task(task.id)
     assert stopped.status is TaskStatus.STOPPED
-    assert tunnel_of(kernel).endpoint(task.id) is None
+    assert tunnel_of(kernel).endpoint(task.id) is None and proxy_of(kernel).routes.get(task.id) is None
+
+
+def proxy_of(kernel: Kernel) -> Any:
+    return kernel.tunnels.get("proxy")
