@@ -270,7 +270,8 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    """Create the embedded default: a ``local`` computing resource with the engines found on PATH."""
+    """Create the embedded default: a ``local`` computing resource with the engines found on PATH
+    (reached through the proxy when it is installed)."""
     with open_kernel(args) as kernel:
         if "local" not in kernel.executors:
             raise ConfigError("no 'local' executor is registered: enable the 'core' plugin")
@@ -278,7 +279,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         found = [e for e in kernel.engines.names() if shutil.which(e)]
         created = False
         if "local" not in names and found:
-            kernel.store.add(Computing(name="local", engines=tuple(found), description="this machine"))
+            # with the proxy installed, tasks open in the browser through it
+            options = {"tunnel": "proxy"} if "proxy" in kernel.tunnels else {}
+            kernel.store.add(
+                Computing(name="local", engines=tuple(found), description="this machine", options=options)
+            )
             created = True
     data = {"store": str(kernel.config.store_path), "engines": found, "created_local": created}
     message = (

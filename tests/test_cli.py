@@ -132,6 +132,9 @@ def test_init_creates_local_with_engines_on_path(rosetta: Rosetta) -> None:
     # "sleep" is on PATH, so the sleep engine counts as found
     assert "sleep" in data["engines"] and data["created_local"] is True
     assert as_json(rosetta("init", "--json"))["created_local"] is False
+    # the proxy is installed: tasks on this machine open in the browser through it
+    local = next(c for c in as_json(rosetta("computing", "list", "--json")) if c["name"] == "local")
+    assert local["options"] == {"tunnel": "proxy"}
 
 
 def test_parser_offers_the_documented_commands() -> None:
