@@ -5,25 +5,31 @@ SSH executor and the user's own key; rootless Podman runs the SSH-server image t
 opens an ``ssh-forward`` tunnel to it, and the real OpenSSH client logs in through the tunnel with
 the task's token as password. Then sshd goes down while the task runs (the task becomes UNKNOWN,
 never exited or deleted) and comes back (the next pass restores RUNNING, the tunnel works again).
+A web task there opens in a browser-like client through the proxy, whose route to it is an
+``ssh-forward`` transport.
 """
 
 from __future__ import annotations
 
+import http.cookiejar
 import os
 import shutil
 import stat
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 import rosetta_podman.plugin
+import rosetta_proxy.plugin
 import rosetta_ssh.plugin
 from rosetta_core.catalogue import load_catalogue
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Task, TaskStatus
+from rosetta_proxy.tunnel import ProxyTunnel
 from rosetta_ssh.testing import PrivateSSHD, SSHRemote, make_remote
 
 pytestmark = pytest.mark.testbed
@@ -45,19 +51,24 @@ def rootless(user: str, *argv: str, **kwargs: object) -> subprocess.CompletedPro
     )
 
 
-@pytest.fixture(scope="module")
-def ssh_image(tbuser: str) -> str:
-    """The SSH-server image in the account's own (rootless) Podman storage, copied from root's."""
+def rootless_image(user: str, image: str) -> str:
+    """``image`` in ``user``'s own (rootless) Podman storage, copied from root's; skips the test
+    when it is not built."""
     if shutil.which("podman") is None or shutil.which("ssh") is None:
         pytest.skip("podman or the OpenSSH client is not installed (testbed/setup.sh)")
-    if rootless(tbuser, "image", "exists", IMAGE).returncode == 0:
-        return IMAGE
-    if subprocess.run(["podman", "image", "exists", IMAGE], check=False).returncode != 0:
-        pytest.skip(f"{IMAGE} is not built (bash images/build.sh ssh)")
-    saved = subprocess.run(["podman", "save", IMAGE], capture_output=True, check=True, timeout=300).stdout
-    loaded = rootless(tbuser, "load", "-q", input=saved)
+    if rootless(user, "image", "exists", image).returncode == 0:
+        return image
+    if subprocess.run(["podman", "image", "exists", image], check=False).returncode != 0:
+        pytest.skip(f"{image} is not built (bash images/build.sh)")
+    saved = subprocess.run(["podman", "save", image], capture_output=True, check=True, timeout=300).stdout
+    loaded = rootless(user, "load", "-q", input=saved)
     assert loaded.returncode == 0, loaded.stderr.decode()
-    return IMAGE
+    return image
+
+
+@pytest.fixture(scope="module")
+def ssh_image(tbuser: str) -> str:
+    return rootless_image(tbuser, IMAGE)
 
 
 @pytest.fixture
@@ -172,3 +183,40 @@ def test_a_task_on_a_resource_it_cannot_log_in_to_fails_readably(
         assert running_sshd.fingerprint() in task.error and "rosetta computing trust remote" in task.error
     else:
         assert "remote" in task.error and running_sshd.user in task.error and "Traceback" not in task.error
+
+
+def test_a_web_task_opens_through_the_proxy_over_an_ssh_forward(
+    rosetta_kernel_factory: Callable[..., Kernel], running_sshd: PrivateSSHD, tbuser: str
+) -> None:
+    rootless_image(tbuser, "localhost/rosetta-http:latest")
+    kernel = rosetta_kernel_factory(
+        {"ssh": rosetta_ssh.plugin, "podman": rosetta_podman.plugin, "proxy": rosetta_proxy.plugin},
+        plugin_options={"podman": {"pull_policy": "never"}, "proxy": {"listen": "127.0.0.1:0"}},
+    )
+    kernel.store.add(
+        next(s for s in load_catalogue(str(ROOT / "images" / "catalogue.toml")) if s.name == "http")
+    )
+    remote = make_remote(kernel, running_sshd, tunnel="proxy", transport="ssh-forward")
+    proxy = kernel.tunnels.get("proxy")
+    assert isinstance(proxy, ProxyTunnel)
+    proxy.start()
+    task = kernel.orchestrator.run_task(owner=remote.user, software="http", computing=remote.computing.name)
+    try:
+        task = wait_for(kernel, task, TaskStatus.RUNNING)
+        endpoint = kernel.connections.connect(task.id)
+        route = proxy.routes.get(task.id)
+        assert route is not None and route.port != task.interface_port  # the forward's local end
+        browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        browser.open(proxy.open_link(task), timeout=10).close()
+        deadline = time.monotonic() + 30
+        while True:  # the interface may not answer yet
+            try:
+                with browser.open(str(endpoint.url), timeout=10) as reply:
+                    assert b"rosetta-http OK" in reply.read()
+                    break
+            except OSError:
+                assert time.monotonic() < deadline
+                time.sleep(0.5)
+    finally:
+        kernel.orchestrator.stop_task(task.id)
+    assert proxy.routes.get(task.id) is None
