@@ -8,10 +8,15 @@
 # - attach(sock) (the platform) sends OPEN for a new stream and relays sock both ways.
 # - an OPEN received calls connect() (the agent: a socket to the task's interface) in a thread
 #   of its own; a failure answers RESET. Without connect, OPEN is answered RESET.
-# Each stream has one thread reading its socket into DATA frames; at the socket's end of file it
-# sends CLOSE, and a CLOSE received half-closes the socket (shutdown SHUT_WR). The stream's socket
-# is closed once both directions ended, or at RESET. DATA is written to a stream's socket from the
-# reading thread, so one slow consumer slows the whole tunnel (no per-stream window yet).
+# Each stream has two threads: a pump reading its socket into DATA frames (at the socket's end of
+# file it sends CLOSE), and a writer emptying the stream's queue of received DATA into the socket
+# (after a CLOSE received and the queue written, it half-closes the socket: shutdown SHUT_WR).
+# Flow control, per stream and direction: a side sends at most the window the peer granted
+# (frames.INITIAL_WINDOW, then each WINDOW frame's increment); the writer grants more as it writes.
+# So the frame-reading thread never blocks on a socket, and one slow consumer slows only its own
+# stream. A peer that sends beyond its window breaks the protocol. The stream's socket is closed
+# once both directions ended, or at RESET.
+import collections
 import contextlib
 import socket
 import threading
@@ -19,16 +24,22 @@ import threading
 from rosetta_reverse import frames
 
 CHUNK = frames.MAX_PAYLOAD
+# grant more room once this much of the window was written (fewer WINDOW frames than per DATA)
+GRANT_AT = frames.INITIAL_WINDOW // 4
 
 
 class _Stream:
     def __init__(self, sid):
         self.sid = sid
         self.sock = None
-        self.pending = []
         self.lock = threading.Lock()
+        self.changed = threading.Condition(self.lock)
+        self.queue = collections.deque()  # received DATA not yet written to sock
+        self.receivable = frames.INITIAL_WINDOW  # bytes the peer may still send
+        self.sendable = frames.INITIAL_WINDOW  # bytes we may still send
         self.sent_close = False
         self.got_close = False
+        self.write_done = False  # CLOSE received, every byte before it written, socket half-closed
         self.reset = False
         self.finished = False
 
@@ -61,6 +72,7 @@ class Mux:
         except Exception:
             self._drop(stream)
             raise ConnectionError("the tunnel is closed") from None
+        self._spawn(self._write, stream)
         self._spawn(self._pump, stream)
         return sid
 
@@ -127,23 +139,19 @@ class Mux:
             return  # a frame of a stream that just ended: harmless
         if frame.kind == frames.DATA:
             with stream.lock:
-                if stream.sock is None:
-                    stream.pending.append(frame.payload)
-                    return
-                sock = stream.sock
-            try:
-                sock.sendall(frame.payload)
-            except OSError:
-                self._abort(stream)
-                self._send(stream.sid, frames.RESET)
+                if len(frame.payload) > stream.receivable:
+                    raise frames.ProtocolError(f"stream {stream.sid}: DATA beyond the window")
+                stream.receivable -= len(frame.payload)
+                stream.queue.append(frame.payload)
+                stream.changed.notify_all()
+        elif frame.kind == frames.WINDOW:
+            with stream.lock:
+                stream.sendable += frames.increment_of(frame)
+                stream.changed.notify_all()
         elif frame.kind == frames.CLOSE:
             with stream.lock:
                 stream.got_close = True
-                if stream.sock is None:
-                    return
-            with contextlib.suppress(OSError):
-                stream.sock.shutdown(socket.SHUT_WR)
-            self._finish_if_done(stream)
+                stream.changed.notify_all()
         elif frame.kind == frames.RESET:
             self._abort(stream)
 
@@ -155,33 +163,72 @@ class Mux:
             self._drop(stream)
             self._send(stream.sid, frames.RESET)
             return
-        try:
-            with stream.lock:
-                for data in stream.pending:
-                    sock.sendall(data)
-                stream.pending = []
-                stream.sock = sock
-                aborted = stream.reset
-                half = stream.got_close
-            if half:
-                sock.shutdown(socket.SHUT_WR)
-        except OSError:
-            aborted = True
+        with stream.lock:
+            stream.sock = sock
+            aborted = stream.reset
         if aborted:
             self._abort(stream)
-            self._send(stream.sid, frames.RESET)
             return
+        self._spawn(self._write, stream)
         self._pump(stream)
+
+    def _write(self, stream):
+        """Write the stream's received DATA to its socket, granting the peer room as it goes."""
+        written = 0
+        while True:
+            with stream.lock:
+                while not stream.queue and not stream.got_close and not stream.reset:
+                    stream.changed.wait()
+                if stream.reset:
+                    return
+                data = stream.queue.popleft() if stream.queue else None
+                sock = stream.sock
+            if data is None:  # CLOSE received and everything before it written
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)
+                with stream.lock:
+                    stream.write_done = True
+                self._finish_if_done(stream)
+                return
+            try:
+                sock.sendall(data)
+            except OSError:
+                self._abort(stream)
+                self._send(stream.sid, frames.RESET)
+                return
+            written += len(data)
+            if written >= GRANT_AT:
+                with stream.lock:
+                    stream.receivable += written
+                if not self._send_window(stream.sid, written):
+                    self._abort(stream)
+                    return
+                written = 0
+
+    def _send_window(self, sid, increment):
+        try:
+            self.ws.send(frames.window(sid, increment))
+            return True
+        except Exception:
+            return False
 
     def _pump(self, stream):
         sock = stream.sock
         while True:
+            with stream.lock:
+                while stream.sendable <= 0 and not stream.reset:
+                    stream.changed.wait()
+                if stream.reset:
+                    return
+                room = min(CHUNK, stream.sendable)
             try:
-                data = sock.recv(CHUNK)
+                data = sock.recv(room)
             except OSError:
                 data = None
             if not data:
                 break
+            with stream.lock:
+                stream.sendable -= len(data)
             if not self._send(stream.sid, frames.DATA, data):
                 self._abort(stream)
                 return
@@ -197,15 +244,17 @@ class Mux:
 
     def _finish_if_done(self, stream):
         with stream.lock:
-            if not (stream.sent_close and stream.got_close) or stream.finished:
+            if not (stream.sent_close and stream.write_done) or stream.finished or stream.reset:
                 return
             stream.finished = True
+            stream.changed.notify_all()
         self._drop(stream)
         stream.sock.close()
 
     def _abort(self, stream):
         with stream.lock:
             stream.reset = True
+            stream.changed.notify_all()
             sock = stream.sock
             if stream.finished:
                 return

@@ -163,6 +163,15 @@ def test_a_slurm_task_is_reached_through_its_agents_tunnel(
         stopped = kernel.orchestrator.stop_task(task.id)
     assert stopped.status is TaskStatus.STOPPED
     assert tunnel_of(kernel).endpoint(task.id) is None and proxy_of(kernel).routes.get(task.id) is None
+    deadline = time.monotonic() + 60  # the agent removes the container once the job is cancelled
+    while subprocess.run(
+        ["podman", "ps", "-aq", "--filter", f"name=rosetta-{task.id}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip():
+        assert time.monotonic() < deadline, "the container outlived its cancelled job"
+        time.sleep(0.5)
 
 
 def proxy_of(kernel: Kernel) -> Any:
