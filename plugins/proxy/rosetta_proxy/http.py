@@ -30,6 +30,7 @@ class BadMessage(Exception):
 
 
 Headers = list[tuple[str, str]]
+_NONE: list[str] = []  # the values of an absent field, shared: callers must not change them
 
 
 @attrs.frozen
@@ -47,6 +48,18 @@ class Framing:
 NO_BODY = Framing(length=0)
 
 
+def index(headers: Headers) -> dict[str, list[str]]:
+    """Lower-cased field name -> its values in order (built once per message: lookups are hot)."""
+    fields: dict[str, list[str]] = {}
+    for name, value in headers:
+        lname = name.lower()
+        if lname in fields:
+            fields[lname].append(value)
+        else:
+            fields[lname] = [value]
+    return fields
+
+
 @attrs.frozen
 class Request:
     """A parsed request head. ``headers`` keep their order and case."""
@@ -56,10 +69,13 @@ class Request:
     minor: int
     headers: Headers
     framing: Framing
+    fields: dict[str, list[str]] = attrs.field(
+        eq=False, repr=False, default=attrs.Factory(lambda self: index(self.headers), takes_self=True)
+    )
 
     def get(self, name: str) -> list[str]:
-        """Every value of header ``name`` (case-insensitive)."""
-        return header_values(self.headers, name)
+        """Every value of header ``name`` (case-insensitive); the list must not be changed."""
+        return self.fields.get(name.lower(), _NONE)
 
 
 @attrs.frozen
@@ -70,9 +86,13 @@ class Response:
     status: int
     reason: str
     headers: Headers
+    fields: dict[str, list[str]] = attrs.field(
+        eq=False, repr=False, default=attrs.Factory(lambda self: index(self.headers), takes_self=True)
+    )
 
     def get(self, name: str) -> list[str]:
-        return header_values(self.headers, name)
+        """Every value of header ``name`` (case-insensitive); the list must not be changed."""
+        return self.fields.get(name.lower(), _NONE)
 
 
 def header_values(headers: Headers, name: str) -> list[str]:
@@ -96,7 +116,8 @@ async def read_head(reader: asyncio.StreamReader) -> list[str] | None:
     except asyncio.LimitOverrunError:
         raise BadMessage("message head too large") from None
     text = raw[:-4].decode("latin-1")
-    if "\n" in text.replace("\r\n", "") or "\r" in text.replace("\r\n", ""):
+    pairs = text.count("\r\n")
+    if text.count("\r") != pairs or text.count("\n") != pairs:
         raise BadMessage("bare CR or LF in the message head")
     lines = text.split("\r\n")
     if len(lines) > MAX_HEADERS + 1:
@@ -116,10 +137,10 @@ def _headers(lines: list[str]) -> Headers:
     return headers
 
 
-def _framing(headers: Headers) -> Framing | None:
-    """The framing the headers declare, or ``None`` when they declare none."""
-    codings = header_values(headers, "transfer-encoding")
-    lengths = header_values(headers, "content-length")
+def _framing(fields: dict[str, list[str]]) -> Framing | None:
+    """The framing the header fields declare, or ``None`` when they declare none."""
+    codings = fields.get("transfer-encoding")
+    lengths = fields.get("content-length")
     if codings and lengths:
         raise BadMessage("both Content-Length and Transfer-Encoding")
     if codings:
@@ -142,13 +163,14 @@ async def read_request(reader: asyncio.StreamReader) -> Request | None:
     if match is None:
         raise BadMessage("malformed request line")
     headers = _headers(lines[1:])
+    fields = index(headers)
     minor = int(match[3])
-    if minor == 0 and header_values(headers, "transfer-encoding"):
+    if minor == 0 and "transfer-encoding" in fields:
         raise BadMessage("Transfer-Encoding in an HTTP/1.0 request")
-    hosts = header_values(headers, "host")
+    hosts = fields.get("host", _NONE)
     if len(hosts) > 1 or (minor == 1 and not hosts):
         raise BadMessage("missing or duplicate Host")
-    return Request(match[1], match[2], minor, headers, _framing(headers) or NO_BODY)
+    return Request(match[1], match[2], minor, headers, _framing(fields) or NO_BODY, fields)
 
 
 async def read_response(reader: asyncio.StreamReader) -> Response:
@@ -160,14 +182,15 @@ async def read_response(reader: asyncio.StreamReader) -> Response:
     if match is None:
         raise BadMessage("malformed status line")
     reason = lines[0][13:]
-    return Response(int(match[1]), int(match[2]), reason, _headers(lines[1:]))
+    headers = _headers(lines[1:])
+    return Response(int(match[1]), int(match[2]), reason, headers, index(headers))
 
 
 def response_framing(response: Response, method: str) -> Framing:
     """How the body of ``response`` to a ``method`` request is delimited (RFC 9112, 6.3)."""
     if method == "HEAD" or response.status < 200 or response.status in (204, 304):
         return NO_BODY
-    return _framing(response.headers) or Framing()
+    return _framing(response.fields) or Framing()
 
 
 def serialize_head(first_line: str, headers: Headers) -> bytes:
@@ -182,19 +205,27 @@ async def copy_body(
     *,
     chunked_out: bool,
     read_timeout: float | None = None,
+    prefix: bytes = b"",
 ) -> None:
     """Copy one body from ``reader`` to ``writer`` in bounded chunks, waiting for the writer to drain.
 
     ``chunked_out``: encode what is written with the chunked coding (required whenever the input
     is chunked: chunk extensions and trailers are dropped, never passed through).
+    ``prefix`` (a message head) is written with the first piece of the body, in one write, so it
+    waits for that piece (give it only for bodies that come at once, not for streamed events).
     Raises :class:`BadMessage` on a malformed chunked body or an early end of a delimited one, and
     ``TimeoutError`` when ``read_timeout`` is set and a read waits longer than that for data.
     """
     if read_timeout is not None:
         reader = _TimedReader(reader, read_timeout)  # type: ignore[assignment]
+    pending = prefix  # one write for a head and a small body: a system call less per response
 
     async def put(data: bytes) -> None:
-        writer.write(b"%x\r\n%b\r\n" % (len(data), data) if chunked_out else data)
+        nonlocal pending
+        piece = b"%x\r\n%b\r\n" % (len(data), data) if chunked_out else data
+        if pending:
+            piece, pending = pending + piece, b""
+        writer.write(piece)
         await writer.drain()
 
     if framing.chunked:
@@ -228,7 +259,10 @@ async def copy_body(
         while data := await reader.read(CHUNK):
             await put(data)
     if chunked_out:
-        writer.write(b"0\r\n\r\n")
+        writer.write(pending + b"0\r\n\r\n")
+        await writer.drain()
+    elif pending:
+        writer.write(pending)
         await writer.drain()
 
 

@@ -27,7 +27,7 @@ class Connection:
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
     reused: bool = False
-    _expiry: asyncio.TimerHandle | None = None
+    idle_since: float = 0.0  # the loop's time when it was last handed back
 
     @property
     def usable(self) -> bool:
@@ -43,12 +43,15 @@ class Connection:
 class UpstreamPool:
     """Idle upstream connections by ``(host, port)``: at most ``per_upstream`` each, ``idle_timeout`` s.
 
-    ``per_upstream = 0`` disables pooling (every request gets a fresh connection).
+    ``per_upstream = 0`` disables pooling (every request gets a fresh connection). A connection
+    idle for ``idle_timeout`` seconds is closed then (one timer for the whole pool, not one per
+    release: releases are on every request's path).
     """
 
     def __init__(self, *, per_upstream: int = 8, idle_timeout: float = 30.0) -> None:
         self.per_upstream, self.idle_timeout = per_upstream, idle_timeout
-        self._idle: dict[Key, list[Connection]] = {}
+        self._idle: dict[Key, list[Connection]] = {}  # each list oldest first
+        self._sweep: asyncio.TimerHandle | None = None
         self.opened = 0  # connections opened so far (for tests and logs)
 
     def idle(self, host: str, port: int) -> int:
@@ -60,11 +63,9 @@ class UpstreamPool:
 
         Raises ``OSError`` or ``TimeoutError`` (after ``timeout`` s) when a new one cannot be opened.
         """
-        idle = [] if fresh else self._idle.get((host, port), [])
+        idle = None if fresh else self._idle.get((host, port))
         while idle:
             conn = idle.pop()
-            if conn._expiry is not None:
-                conn._expiry.cancel()
             if conn.usable:
                 conn.reused = True
                 return conn
@@ -76,26 +77,37 @@ class UpstreamPool:
 
     async def release(self, conn: Connection, *, reusable: bool) -> None:
         """Keep ``conn`` for a later request when ``reusable`` and there is room; else close it."""
-        idle = self._idle.setdefault(conn.key, [])
+        idle = self._idle.get(conn.key)
+        if idle is None:
+            idle = self._idle[conn.key] = []
         if not reusable or not conn.usable or len(idle) >= self.per_upstream:
             await conn.close()
             return
-        conn._expiry = asyncio.get_running_loop().call_later(self.idle_timeout, self._expire, conn)
+        loop = asyncio.get_running_loop()
+        conn.idle_since = loop.time()
         idle.append(conn)
+        if self._sweep is None:
+            self._sweep = loop.call_at(conn.idle_since + self.idle_timeout, self._expire)
 
-    def _expire(self, conn: Connection) -> None:
-        idle = self._idle.get(conn.key, [])
-        if conn in idle:
-            idle.remove(conn)
-            conn.writer.close()
-        if not idle:
-            self._idle.pop(conn.key, None)
+    def _expire(self) -> None:
+        """Close the connections idle for ``idle_timeout``; come back when the next one will be."""
+        loop = asyncio.get_running_loop()
+        now, due = loop.time(), None
+        for key, idle in list(self._idle.items()):
+            while idle and idle[0].idle_since + self.idle_timeout <= now:
+                idle.pop(0).writer.close()
+            if idle:
+                due = idle[0].idle_since if due is None else min(due, idle[0].idle_since)
+            else:
+                del self._idle[key]
+        self._sweep = None if due is None else loop.call_at(due + self.idle_timeout, self._expire)
 
     async def close(self) -> None:
         """Close every idle connection."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
         idle, self._idle = self._idle, {}
         for conns in idle.values():
             for conn in conns:
-                if conn._expiry is not None:
-                    conn._expiry.cancel()
                 await conn.close()

@@ -10,7 +10,8 @@ authenticates (the single-use link at ``/t/<id>/_rosetta/open?token=...`` sets t
 the cookie: none or invalid -> 401 or a redirect to the login URL; another user's -> 403), and
 forwards the request with hop-by-hop headers removed, ``X-Forwarded-*`` set and the proxy's own
 cookie taken out. Bodies are streamed both ways in bounded chunks. A WebSocket upgrade, once the
-upstream answers 101, turns the connection into a byte splice until either side closes.
+upstream answers 101, turns the connection into a byte splice until either side closes (the two
+transports relay to each other directly: no task nor stream buffer per message).
 
 Client connections are kept alive when both sides' framing allows it; upstream connections are
 kept in a bounded pool (:class:`~rosetta_proxy.pool.UpstreamPool`) and reused the same way. An
@@ -18,8 +19,8 @@ upstream that sends no response head within ``read_timeout`` gets the client a 5
 body stalls that long has the client's connection cut. Tokens never reach the logs: the query
 string is not logged.
 
-:class:`ProxyServer` runs the asyncio server on a thread of its own, so it can be started and
-closed from synchronous code (the kernel, tests).
+:class:`ProxyServer` runs the asyncio server on a uvloop event loop on a thread of its own, so it
+can be started and closed from synchronous code (the kernel, tests).
 """
 
 from __future__ import annotations
@@ -73,27 +74,57 @@ def _escapes(path: str) -> bool:
     return any(segment in (".", "..") for segment in urllib.parse.unquote(path).split("/"))
 
 
-def _connection_tokens(headers: Headers) -> set[str]:
-    return http.tokens(http.header_values(headers, "connection"))
+def _connection_tokens(message: Request | http.Response) -> set[str]:
+    return http.tokens(message.get("connection"))
 
 
-def _end_to_end(headers: Headers, *, keep_upgrade: bool = False) -> Headers:
-    """``headers`` without hop-by-hop fields, those named by ``Connection`` and ``Proxy-*``."""
-    named = _connection_tokens(headers)
-    drop = (_HOP_BY_HOP | named) - ({"upgrade"} if keep_upgrade else set())
-    return [(k, v) for k, v in headers if k.lower() not in drop and not k.lower().startswith("proxy-")]
+# never forwarded upstream: hop-by-hop, the framing (set anew), and what the proxy itself sets
+_NOT_UPSTREAM = _HOP_BY_HOP | {"content-length", "expect", "forwarded"}
 
 
-def _without_proxy_cookie(headers: Headers) -> Headers:
+def _request_headers(request: Request, connection: set[str]) -> Headers:
+    """The request's end-to-end fields to send upstream, without the proxy's cookie.
+
+    Dropped: hop-by-hop fields and those ``connection`` (the ``Connection`` tokens) names,
+    ``Proxy-*``, the framing, ``Expect``, and the client's own ``Forwarded`` and ``X-Forwarded-*``.
+    """
+    drop = _NOT_UPSTREAM | connection if connection else _NOT_UPSTREAM
     out: Headers = []
-    for name, value in headers:
-        if name.lower() == "cookie":
-            kept = [p for p in value.split(";") if p.strip().partition("=")[0] != COOKIE_NAME]
-            value = ";".join(kept).strip()
+    for name, value in request.headers:
+        lname = name.lower()
+        if lname in drop or lname.startswith(("proxy-", "x-forwarded-")):
+            continue
+        if lname == "cookie":
+            value = _without_proxy_cookie(value)
             if not value:
                 continue
         out.append((name, value))
     return out
+
+
+def _response_headers(response: http.Response, connection: set[str]) -> Headers:
+    """The response's end-to-end fields to send the client, without a ``Set-Cookie`` of the proxy's.
+
+    An interface must not set (or clear) the proxy's cookie: it would log its user out.
+    """
+    drop = _HOP_BY_HOP | connection if connection else _HOP_BY_HOP
+    out: Headers = []
+    for name, value in response.headers:
+        lname = name.lower()
+        if lname in drop or lname.startswith("proxy-"):
+            continue
+        if lname == "set-cookie" and value.partition("=")[0].strip() == COOKIE_NAME:
+            continue
+        out.append((name, value))
+    return out
+
+
+def _without_proxy_cookie(value: str) -> str:
+    """A ``Cookie`` value without the proxy's own cookie (empty when nothing else is left)."""
+    if COOKIE_NAME not in value:
+        return value
+    kept = [p for p in value.split(";") if p.strip().partition("=")[0] != COOKIE_NAME]
+    return ";".join(kept).strip()
 
 
 def _proxy_cookies(request: Request) -> list[str]:
@@ -174,7 +205,11 @@ class ProxyServer:
         self._thread = self._loop = self._server = None
 
     def _run(self, ready: threading.Event) -> None:
-        loop = asyncio.new_event_loop()
+        # uvloop: the event loop and its transports in C (less time per request); imported here,
+        # so that a one-off command that never serves does not load it
+        import uvloop
+
+        loop = uvloop.new_event_loop()
         try:
             server = loop.run_until_complete(
                 asyncio.start_server(self._serve, self.host, self.port, limit=http.MAX_HEAD)
@@ -296,8 +331,10 @@ class ProxyServer:
 
     def _subdomain_route(self, request: Request) -> Route | None:
         """The route of the task the ``Host`` names as ``<task-id>.<tasks_domain>``, or ``None``."""
+        if not self.tasks_domain:
+            return None
         hosts = request.get("host")
-        if not self.tasks_domain or len(hosts) != 1 or hosts[0].startswith("["):
+        if len(hosts) != 1 or hosts[0].startswith("["):
             return None
         name, colon, port = hosts[0].strip().lower().partition(":")
         label, dot, domain = name.rstrip(".").partition(".")
@@ -383,23 +420,20 @@ class ProxyServer:
 
     # ---------------------------------------------------------------- forwarding
 
-    def _upstream_headers(self, request: Request, client: str, route: Route, websocket: bool) -> Headers:
-        headers = _without_proxy_cookie(_end_to_end(request.headers))
-        headers = [
-            (k, v)
-            for k, v in headers
-            if k.lower() not in ("content-length", "expect", "forwarded")
-            and not k.lower().startswith("x-forwarded-")
-        ]
+    def _upstream_headers(
+        self, request: Request, client: str, route: Route, websocket: bool, connection: set[str]
+    ) -> Headers:
+        headers = _request_headers(request, connection)
         if request.framing.chunked:
             headers.append(("Transfer-Encoding", "chunked"))
-        elif request.get("content-length"):
+        elif "content-length" in request.fields:
             headers.append(("Content-Length", str(request.framing.length)))
         # the client's own X-Forwarded-* are dropped above: they could not be trusted
         headers.append(("X-Forwarded-For", client))
         headers.append(("X-Forwarded-Proto", "https" if self.secure else "http"))
-        if request.get("host"):
-            headers.append(("X-Forwarded-Host", request.get("host")[0]))
+        hosts = request.get("host")
+        if hosts:
+            headers.append(("X-Forwarded-Host", hosts[0]))
         if route.strip_prefix:
             headers.append(("X-Forwarded-Prefix", route.prefix.rstrip("/")))
         if websocket:
@@ -416,17 +450,18 @@ class ProxyServer:
         target: str,
         path: str,
     ) -> bool:
+        connection = _connection_tokens(request)
         websocket = (
             request.method == "GET"
-            and "upgrade" in _connection_tokens(request.headers)
+            and "upgrade" in connection
             and "websocket" in http.tokens(request.get("upgrade"))
         )
-        if "100-continue" in http.tokens(request.get("expect")):
+        if "expect" in request.fields and "100-continue" in http.tokens(request.get("expect")):
             # answered here: the request is accepted as soon as it is authenticated
             writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         head = http.serialize_head(
             f"{request.method} {target} HTTP/1.1",
-            self._upstream_headers(request, client, route, websocket),
+            self._upstream_headers(request, client, route, websocket, connection),
         )
         # a reused connection the upstream closed meanwhile is retried once on a fresh one, when
         # nothing of the request could have been consumed: it has no body
@@ -463,11 +498,12 @@ class ProxyServer:
             up_reader, up_writer = conn.reader, conn.writer
             framing = http.response_framing(response, request.method)
             log.info("%s %s %s -> %d", client, request.method, path, response.status)
+            up_connection = _connection_tokens(response)
             if response.status == 101:
                 if not websocket:
                     return await self._refuse(writer, client, request, path, 502, "Bad Gateway\n")
                 headers = [
-                    *_end_to_end(response.headers),
+                    *_response_headers(response, up_connection),
                     ("Connection", "Upgrade"),
                     ("Upgrade", "websocket"),
                 ]
@@ -477,24 +513,23 @@ class ProxyServer:
                 return False
             # an HTTP/1.0 client cannot read chunked: it gets the body decoded, then the close
             chunked_out = framing.chunked and request.minor == 1
-            keep = (
-                request.minor == 1
-                and "close" not in _connection_tokens(request.headers)
-                and not framing.until_close
-            )
-            # an interface must not set (or clear) the proxy's cookie: it would log its user out
-            headers = [
-                (k, v)
-                for k, v in _end_to_end(response.headers)
-                if k.lower() != "set-cookie" or v.partition("=")[0].strip() != COOKIE_NAME
-            ]
+            keep = request.minor == 1 and "close" not in connection and not framing.until_close
+            headers = _response_headers(response, up_connection)
             if chunked_out:
                 headers.append(("Transfer-Encoding", "chunked"))
             headers.append(("Connection", "keep-alive" if keep else "close"))
-            writer.write(http.serialize_head(f"HTTP/1.1 {response.status} {response.reason}", headers))
+            out_head = http.serialize_head(f"HTTP/1.1 {response.status} {response.reason}", headers)
+            if framing.length is None:
+                writer.write(out_head)  # a stream (events, a chunked body): its head goes at once
+                out_head = b""
             try:
                 await http.copy_body(
-                    up_reader, writer, framing, chunked_out=chunked_out, read_timeout=self.read_timeout
+                    up_reader,
+                    writer,
+                    framing,
+                    chunked_out=chunked_out,
+                    read_timeout=self.read_timeout,
+                    prefix=out_head,
                 )
             except (BadMessage, TimeoutError) as exc:
                 why = "stalled" if isinstance(exc, TimeoutError) else f"cut short: {exc}"
@@ -504,7 +539,7 @@ class ProxyServer:
                 not websocket
                 and response.minor == 1
                 and not framing.until_close
-                and "close" not in _connection_tokens(response.headers)
+                and "close" not in up_connection
             )
             return keep
         finally:
@@ -538,25 +573,98 @@ async def _splice(
     up_reader: asyncio.StreamReader,
     up_writer: asyncio.StreamWriter,
 ) -> None:
-    """Copy bytes both ways until one side closes, then give the other a grace period to finish."""
+    """Copy bytes both ways until one side closes, then give the other a grace period to finish.
 
-    async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(ConnectionError):
-            while data := await src.read(http.CHUNK):
-                dst.write(data)
-                await dst.drain()
-            if dst.can_write_eof():
-                dst.write_eof()
-
-    tasks = {asyncio.create_task(pipe(reader, up_writer)), asyncio.create_task(pipe(up_reader, writer))}
+    The two transports are relayed at the protocol level: what arrives on one is written to the
+    other from the event loop's callback, with no task nor stream buffer per message, and reading
+    pauses while the other side's write buffer is full. Bytes the streams had already buffered
+    are sent first. Both connections are left to their owners to close.
+    """
+    loop = asyncio.get_running_loop()
+    first, both = loop.create_future(), loop.create_future()
+    client = _Relay(writer, up_writer.transport, first, both)
+    upstream = _Relay(up_writer, writer.transport, first, both)
+    client.start(reader)
+    upstream.start(up_reader)
     try:
-        _done, pending = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-        if pending:
-            await asyncio.wait(pending, timeout=CLOSE_GRACE)
+        await first
+        await asyncio.wait_for(asyncio.shield(both), CLOSE_GRACE)
+    except TimeoutError:
+        pass
     finally:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        client.stop()
+        upstream.stop()
+
+
+class _Relay(asyncio.Protocol):
+    """One direction of a splice: the protocol of the transport of ``writer``, writing to ``peer``.
+
+    ``first`` is resolved when either direction ends (end of input or a lost connection),
+    ``both`` when the two have. ``connection_lost`` is passed on to the stream's own protocol, so
+    the stream's ``wait_closed`` still returns.
+    """
+
+    def __init__(
+        self,
+        writer: asyncio.StreamWriter,
+        peer: asyncio.WriteTransport,
+        first: asyncio.Future[None],
+        both: asyncio.Future[None],
+    ) -> None:
+        self.transport = writer.transport
+        self.stream_protocol = self.transport.get_protocol()
+        self.peer, self.first, self.both = peer, first, both
+        self.done = False
+
+    def start(self, reader: asyncio.StreamReader) -> None:
+        """Take the transport over from ``reader``: its buffered bytes go first, then the rest."""
+        self.transport.set_protocol(self)
+        # a stream keeps what it read ahead privately; it is this side's first data
+        buffered: bytearray = reader._buffer  # type: ignore[attr-defined]
+        if buffered:
+            self.data_received(bytes(buffered))
+            buffered.clear()
+        if reader.at_eof() or reader.exception() is not None or self.transport.is_closing():
+            self._end()
+        elif isinstance(self.transport, asyncio.ReadTransport) and not self.transport.is_reading():
+            self.transport.resume_reading()  # the stream may have paused it when its buffer was full
+
+    def stop(self) -> None:
+        """Give the transport back to its stream's protocol (which then sees it closed)."""
+        if self.transport.get_protocol() is self:
+            self.transport.set_protocol(self.stream_protocol)
+
+    def data_received(self, data: bytes) -> None:
+        if not self.peer.is_closing():
+            self.peer.write(data)
+
+    def eof_received(self) -> bool:
+        if self.peer.can_write_eof() and not self.peer.is_closing():
+            self.peer.write_eof()
+        self._end()
+        return True  # keep the transport: the other direction may still be going
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._end()
+        self.stream_protocol.connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        # this side's write buffer is full: stop reading what fills it
+        if isinstance(self.peer, asyncio.ReadTransport) and not self.peer.is_closing():
+            self.peer.pause_reading()
+
+    def resume_writing(self) -> None:
+        if isinstance(self.peer, asyncio.ReadTransport) and not self.peer.is_closing():
+            self.peer.resume_reading()
+
+    def _end(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        if not self.first.done():
+            self.first.set_result(None)
+        elif not self.both.done():
+            self.both.set_result(None)
 
 
 _REASONS = {
