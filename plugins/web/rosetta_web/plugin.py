@@ -12,15 +12,13 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from rosetta_auth_local import create_admin, has_admin
 from rosetta_core import hookimpl
 from rosetta_core.errors import ConfigError
-from rosetta_web.app import create_app
 from rosetta_web.options import WebOptions
-from rosetta_web.server import WebServer
 
 if TYPE_CHECKING:
     from rosetta_core.kernel import Kernel
+    from rosetta_web.server import WebServer
 
 _servers: weakref.WeakKeyDictionary[Kernel, WebServer] = weakref.WeakKeyDictionary()
 
@@ -32,6 +30,12 @@ def rosetta_register_options(register: Callable[[type[Any]], None]) -> None:
 
 @hookimpl
 def rosetta_serve(kernel: Kernel) -> list[str]:
+    # imported here: Starlette, Jinja2 and uvicorn are for the serving process only, not for every
+    # command that loads the plugins
+    from rosetta_auth_local import create_admin, has_admin
+    from rosetta_web.app import create_app
+    from rosetta_web.server import WebServer
+
     options = kernel.options(WebOptions)
     lines = []
     if not has_admin(kernel):
