@@ -8,9 +8,10 @@
 #
 # Usage:  sudo ./setup.sh [--check]         (--check: no installs/starts, smoke tests only)
 # Knobs (environment):
-#   TESTBED_COMPONENTS  default "podman rootless docker slurm slurmdbd pbs ssh apptainer registry"
+#   TESTBED_COMPONENTS  default "podman rootless docker slurm slurmdbd pbs ssh apptainer registry chromium"
+#                       (chromium: Debian's headless-capable browser for the web front's browser test)
 #   TESTBED_OPTIONAL    components whose failure does not make the script exit 1
-#                       (default "apptainer slurmdbd registry")
+#                       (default "apptainer slurmdbd registry chromium")
 #   TESTBED_SMOKE       1 (default) = run end-to-end smoke tests at the end
 #   TESTBED_USER        unprivileged test user (default tbuser)   TESTBED_SSH_PORT (default 2222)
 #   TESTBED_STATE       persistent state (default /var/lib/testbed)  TESTBED_RUN (default /run/testbed)
@@ -25,8 +26,8 @@ TB_RUN=${TESTBED_RUN:-/run/testbed}
 TB_LOG=${TESTBED_LOG:-/var/log/testbed}
 TB_USER=${TESTBED_USER:-tbuser}
 TB_SSH_PORT=${TESTBED_SSH_PORT:-2222}
-TB_COMPONENTS=${TESTBED_COMPONENTS:-"podman rootless docker slurm slurmdbd pbs ssh apptainer registry"}
-TB_OPTIONAL=${TESTBED_OPTIONAL:-"apptainer slurmdbd registry"}
+TB_COMPONENTS=${TESTBED_COMPONENTS:-"podman rootless docker slurm slurmdbd pbs ssh apptainer registry chromium"}
+TB_OPTIONAL=${TESTBED_OPTIONAL:-"apptainer slurmdbd registry chromium"}
 TB_SMOKE=${TESTBED_SMOKE:-1}
 TB_APPTAINER_SUITES=${TESTBED_APPTAINER_SUITES:-"sid testing"}
 # the Debian mirror this machine already uses (first URIs line of its apt sources)
@@ -103,6 +104,7 @@ packages() {
   want pbs && pk+=(slurm-wlm-torque)
   want ssh && pk+=(openssh-server)
   want registry && pk+=(docker-registry)
+  want chromium && pk+=(chromium fonts-dejavu-core)
   want apptainer && pk+=(patchelf squashfs-tools squashfuse fuse2fs e2fsprogs containernetworking-plugins libseccomp2 libsqlite3-0 binutils)
   local missing
   missing=$(pkg_missing "${pk[@]}" | sort -u | tr '\n' ' ')
@@ -546,6 +548,14 @@ EOF
   fi
 }
 
+# ---------------------------------------------------------------- 8c. headless browser
+# Debian's chromium (installed with the packages above), driven by the web front's browser test
+# through Playwright with executable_path=/usr/bin/chromium: no browser is ever downloaded.
+chromium_setup() {
+  [ -x /usr/bin/chromium ] || { echo "chromium is installed but /usr/bin/chromium is missing" >&2; return 1; }
+  /usr/bin/chromium --version >/dev/null
+}
+
 # ---------------------------------------------------------------- 9. smoke tests
 # docker-proxy accepts before the server in the container listens ('Empty reply'): retry by hand
 http_get() { local i; for ((i = 0; i < 50; i++)); do curl -fsS -m 3 "$1" 2>/dev/null && return 0; sleep 0.2; done; curl -fsS -m 3 "$1"; }
@@ -581,6 +591,16 @@ smoke_apptainer() {
 }
 smoke_registry() {
   [[ $(curl -fsS -m 5 "http://$TB_REGISTRY/v2/_catalog") == *'"testbed/busybox"'* ]]
+}
+smoke_chromium() {
+  # render a data: page headless and read the DOM back (no network, a throwaway profile)
+  local profile; profile=$(mktemp -d /tmp/testbed-chromium.XXXXXX)
+  local out rc=0
+  out=$(timeout 60 /usr/bin/chromium --headless=new --no-sandbox --disable-gpu --disable-background-networking \
+          --disable-component-update --disable-sync --no-first-run --user-data-dir="$profile" \
+          --dump-dom 'data:text/html,<title>t</title><p id=x>chromium-ok</p>' 2>>"$TB_LOG/chromium.log") || rc=1
+  rm -rf "$profile"
+  [ $rc = 0 ] && [[ $out == *'chromium-ok'* ]]
 }
 smoke_slurm() {
   local out; out=$(mktemp /tmp/testbed-smoke.XXXXXX); chmod 666 "$out"
@@ -631,6 +651,9 @@ TESTBED_SSH_KNOWN_HOSTS=$TB_STATE/ssh/known_hosts
 TESTBED_SSH_CONFIG=$TB_STATE/ssh/ssh_config
 TESTBED_SLURM_PARTITION=debug
 EOF
+  if [[ " $okc " == *" chromium "* ]]; then
+    echo "TESTBED_CHROMIUM=/usr/bin/chromium" >> "$TB_STATE/testbed.env.tmp"
+  fi
   if [[ " $okc " == *" registry "* ]]; then
     printf 'TESTBED_REGISTRY=%s\nTESTBED_REGISTRY_IMAGE_BUSYBOX=%s\n' "$TB_REGISTRY" "$REG_BB" >> "$TB_STATE/testbed.env.tmp"
   fi
@@ -658,13 +681,14 @@ if [ $CHECK_ONLY = 0 ]; then
   if want registry; then # needs podman (to push the image)
     if want podman && ok podman; then step registry registry_setup; else STATUS[registry]="FAILED(no podman)"; fi
   fi
+  want chromium && step chromium chromium_setup
 else
   for c in $TB_COMPONENTS; do STATUS[$c]=ok; done
   [ -d /run/user/"$(tb_uid)" ] || install -d -m 0700 -o "$TB_USER" -g "$TB_USER" "/run/user/$(tb_uid)"
 fi
 
 if [ "$TB_SMOKE" = 1 ]; then
-  for c in podman rootless docker apptainer slurm pbs ssh registry; do
+  for c in podman rootless docker apptainer slurm pbs ssh registry chromium; do
     want $c && ok $c && step smoke-$c smoke_$c
   done
   want slurmdbd && ok slurmdbd && step smoke-slurmdbd bash -c '[[ $(sacct -n -X -S now-10minutes --name=testbed-smoke -o State) == *COMPLETED* ]]'
@@ -674,8 +698,8 @@ write_env
 rc=0
 echo "---------------- testbed summary ($(( ($(now_ms) - T0) / 1000 ))s total) ----------------" >&2
 for k in packages host_prep rootfs podman rootless docker munge mariadb slurm slurmdbd pbs ssh apptainer registry \
-         smoke-podman smoke-rootless smoke-docker smoke-apptainer smoke-slurm smoke-slurmdbd smoke-pbs smoke-ssh \
-         smoke-registry; do
+         chromium smoke-podman smoke-rootless smoke-docker smoke-apptainer smoke-slurm smoke-slurmdbd smoke-pbs \
+         smoke-ssh smoke-registry smoke-chromium; do
   [ -n "${STATUS[$k]:-}" ] || continue
   printf '  %-16s %-14s %6sms\n' "$k" "${STATUS[$k]}" "${DURATION[$k]:-0}" >&2
   if [ "${STATUS[$k]}" != ok ]; then

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import attrs
 
 from rosetta_auth_local import ApiToken, api_tokens, create_api_token, revoke_api_token
+from rosetta_auth_local.tables import API_TOKENS, digest
 from rosetta_core.errors import ConflictError, NotFoundError, RosettaError, ValidationError
 from rosetta_core.model import (
     Computing,
@@ -29,6 +30,7 @@ from rosetta_core.model import (
 )
 from rosetta_core.serde import structure
 from rosetta_core.users import key_pairs
+from rosetta_core.validators import NAME_RE
 
 if TYPE_CHECKING:
     from rosetta_core.kernel import Kernel
@@ -59,6 +61,24 @@ def _plain(data: Mapping[str, Any], what: str) -> dict[str, Any]:
     return dict(data)
 
 
+def _name_and_option_problems(fields: Mapping[str, Any]) -> list[str]:
+    """Problems of a new task's ``name`` and options, found before anything is written (so one
+    answer names every bad field)."""
+    problems: list[str] = []
+    name = fields.get("name")
+    if name not in (None, "") and not (isinstance(name, str) and NAME_RE.fullmatch(name)):
+        problems.append(
+            "$.name: must be 1-63 characters of letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit"
+        )
+    options = {k: fields[k] for k in OPTION_FIELDS if fields.get(k) not in (None, "")}
+    try:
+        structure(options, TaskOptions, what="task")
+    except ValidationError as exc:
+        problems.extend(exc.problems)
+    return problems
+
+
 @attrs.frozen
 class Actions:
     """The operations of ``user`` on ``kernel`` (thread-safe as the kernel is)."""
@@ -85,6 +105,11 @@ class Actions:
         software = structure(fields, Software, what="software")
         return self._add(software, Software)
 
+    def one_software(self, name: str) -> Software:
+        """The software ``name`` if the user may run it; ``NotFoundError`` otherwise (a private
+        software of another user is not revealed)."""
+        return self._one(Software, name, "software")
+
     # ---------------------------------------------------------------- computing and storages
 
     def computing(self) -> list[Computing]:
@@ -99,10 +124,23 @@ class Actions:
         computing = structure(_plain(data, "computing resource"), Computing, what="computing resource")
         return self._add(computing, Computing)
 
+    def one_computing(self, name: str) -> Computing:
+        """The computing resource ``name`` if the user may use it; ``NotFoundError`` otherwise."""
+        return self._one(Computing, name, "computing resource")
+
     def storages(self) -> list[Storage]:
         """Storages the user may see, by name."""
         found = [s for s in self.kernel.store.all(Storage) if _visible(s.owner, self.user)]
         return sorted(found, key=lambda s: s.name)
+
+    def _one(self, cls: type[T], name: str, what: str) -> T:
+        try:
+            record = self.kernel.store.get(cls, name)
+        except NotFoundError:
+            record = None
+        if record is None or not _visible(record.owner, self.user):
+            raise NotFoundError(f"no {what} named {str(name)[:64]!r}")
+        return record
 
     def _add(self, record: T, cls: type[T]) -> T:
         try:
@@ -113,9 +151,11 @@ class Actions:
 
     # ---------------------------------------------------------------- tasks
 
-    def tasks(self, *, limit: int | None = None) -> list[Task]:
-        """The user's own tasks, newest first (admins too see only their own here)."""
-        return self.kernel.store.list_tasks(owner=self.user.name, limit=limit)
+    def tasks(self, *, limit: int | None = None, status: TaskStatus | None = None) -> list[Task]:
+        """The user's own tasks, newest first (admins too see only their own here); only those in
+        ``status`` when it is given."""
+        statuses = None if status is None else [status]
+        return self.kernel.store.list_tasks(owner=self.user.name, statuses=statuses, limit=limit)
 
     def task(self, task_id: str) -> Task:
         """The user's task ``task_id``; ``NotFoundError`` for anything else, another user's task
@@ -142,6 +182,7 @@ class Actions:
             value = fields.get(key)
             if not isinstance(value, str) or not value:
                 problems.append(f"$.{key}: is required")
+        problems.extend(_name_and_option_problems(fields))
         if problems:
             raise ValidationError("task", problems)
         visible = {s.name for s in self.software()}, {c.name for c in self.computing()}
@@ -219,6 +260,15 @@ class Actions:
     def create_api_token(self, label: str) -> str:
         """A new API token (shown once)."""
         return create_api_token(self.kernel, self.user, label)
+
+    def new_api_token(self, label: str) -> tuple[str, str]:
+        """A new API token as ``(id, token)``: the id revokes it later, the token is shown once."""
+        token = self.create_api_token(label)
+        rows = self.kernel.store.db.query(
+            f"SELECT id FROM [{API_TOKENS}] WHERE token_hash = ?",  # noqa: S608 - fixed names
+            [digest(token)],
+        )
+        return next(iter(rows))["id"], token
 
     def revoke_api_token(self, token_id: str) -> None:
         revoke_api_token(self.kernel, self.user, token_id)

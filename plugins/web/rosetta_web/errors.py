@@ -29,9 +29,14 @@ class CsrfFailed(RosettaError):
     """A form or a session-authenticated request without its CSRF token."""
 
 
+class TooLarge(RosettaError):
+    """A request body over the size the endpoint accepts."""
+
+
 # most specific first: the first class an error is an instance of decides
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (ValidationError, 422, "invalid"),
+    (TooLarge, 413, "too_large"),
     (TooManyAttempts, 429, "too_many_attempts"),
     (SignInFailed, 401, "sign_in_failed"),
     (Unauthorized, 401, "unauthorized"),
