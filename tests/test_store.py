@@ -117,6 +117,8 @@ def test_list_tasks_filters_and_orders(rosetta_store: Store) -> None:
     ]
     rosetta_store.add_tasks(tasks)
     assert [t.name for t in rosetta_store.list_tasks(limit=3)] == ["t8", "t7", "t6"]
+    assert [t.name for t in rosetta_store.list_tasks(limit=3, offset=3)] == ["t5", "t4", "t3"]
+    assert [t.name for t in rosetta_store.list_tasks(offset=7)] == ["t1", "t0"]
     assert {t.owner for t in rosetta_store.list_tasks(owner="ada")} == {"ada"}
     assert len(rosetta_store.list_tasks(computing="c0")) == 3
     rosetta_store.transition(tasks[0].id, S.CREATED, S.QUEUED)

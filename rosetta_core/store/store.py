@@ -294,8 +294,10 @@ class Store:
         statuses: Iterable[TaskStatus] | None = None,
         computing: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[Task]:
-        """Tasks, most recently created first, filtered by owner, statuses and computing resource."""
+        """Tasks, most recently created first, filtered by owner, statuses and computing resource;
+        at most ``limit`` of them after skipping the ``offset`` newest (a page of a listing)."""
         where: list[str] = []
         params: list[Any] = []
         if owner is not None:
@@ -313,9 +315,9 @@ class Store:
             sql += " WHERE " + " AND ".join(where)
         # rows are inserted in creation order: rowid order avoids sorting the whole table
         sql += " ORDER BY rowid DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
+        if limit is not None or offset:
+            sql += " LIMIT ? OFFSET ?"
+            params.extend([-1 if limit is None else int(limit), int(offset)])
         with self._lock:
             rows = self._conn.execute(sql, params).fetchall()
         return tasks_from_rows(rows)

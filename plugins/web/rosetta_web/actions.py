@@ -151,11 +151,15 @@ class Actions:
 
     # ---------------------------------------------------------------- tasks
 
-    def tasks(self, *, limit: int | None = None, status: TaskStatus | None = None) -> list[Task]:
+    def tasks(
+        self, *, limit: int | None = None, status: TaskStatus | None = None, offset: int = 0
+    ) -> list[Task]:
         """The user's own tasks, newest first (admins too see only their own here); only those in
-        ``status`` when it is given."""
+        ``status`` when it is given; at most ``limit`` after skipping the ``offset`` newest."""
         statuses = None if status is None else [status]
-        return self.kernel.store.list_tasks(owner=self.user.name, statuses=statuses, limit=limit)
+        return self.kernel.store.list_tasks(
+            owner=self.user.name, statuses=statuses, limit=limit, offset=offset
+        )
 
     def task(self, task_id: str) -> Task:
         """The user's task ``task_id``; ``NotFoundError`` for anything else, another user's task

@@ -61,6 +61,8 @@ from rosetta_web.pages_forms import (
 LOG_LINES = 500
 #: how often (ms) the tasks and logs pages' scripts ask again
 POLL_MS = 2000
+TASKS_PER_PAGE = 100
+MAX_PAGE = 100_000
 MAX_NEXT = 512
 Endpoint = Callable[[Request], Response]
 
@@ -436,9 +438,17 @@ def tasks_list(request: Request, identity: Identity) -> Response:
     """``GET /tasks``: the user's tasks; their statuses update without a reload."""
     act = actions(request, identity)
     software = {s.name: s for s in act.software()}
-    tasks = act.tasks(limit=200)
-    views = [(task, task_view(task, software)) for task in tasks]
-    return render(request, "tasks.html", {"tasks": views})
+    page = _page(request)
+    # one more than a page: whether an older page exists
+    tasks = act.tasks(limit=TASKS_PER_PAGE + 1, offset=(page - 1) * TASKS_PER_PAGE)
+    views = [(task, task_view(task, software)) for task in tasks[:TASKS_PER_PAGE]]
+    return render(request, "tasks.html", {"tasks": views, "page": page, "older": len(tasks) > TASKS_PER_PAGE})
+
+
+def _page(request: Request) -> int:
+    """The ``page`` query parameter (1 for the newest tasks); anything else than 1 to 100000 is 1."""
+    value = request.query_params.get("page", "1")
+    return int(value) if value.isdigit() and 1 <= int(value) <= MAX_PAGE else 1
 
 
 def tasks_status(request: Request) -> Response:
@@ -449,7 +459,8 @@ def tasks_status(request: Request) -> Response:
         return JSONResponse({"error": "sign in first"}, status_code=401)
     act = actions(request, identity)
     software = {s.name: s for s in act.software()}
-    views = [task_view(task, software) for task in act.tasks(limit=200)]
+    offset = (_page(request) - 1) * TASKS_PER_PAGE
+    views = [task_view(task, software) for task in act.tasks(limit=TASKS_PER_PAGE, offset=offset)]
     return JSONResponse({"tasks": views}, headers={"Cache-Control": "no-store"})
 
 

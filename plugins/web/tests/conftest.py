@@ -1,26 +1,27 @@
 """Fixtures of the web front's tests.
 
 - ``fake_engine``: the :class:`~rosetta_core.testing.FakeEngine` the kernel's tasks run on (the
-  front's own logic; the browser test in ``test_browser.py`` runs real containers).
+  front's own logic; the browser test in ``test_web_browser.py`` runs real containers).
 - ``kernel``: a started kernel with ``auth-local`` (cheap argon2), ``web`` and the fake engine;
   computing ``here`` (engine ``fake``) and software ``lab`` (public, port 8888) are in its store.
-- ``client``: a Starlette ``TestClient`` on the front; ``sign_up(client, name)`` signs a user up
-  and in (the client then holds their session cookie) and returns the CSRF token of their forms.
+- ``client``: a Starlette ``TestClient`` on the front; ``web_helpers.sign_up(client, name)`` signs
+  a user up and in (the client then holds their session cookie) and returns the CSRF token of
+  their forms.
 - ``api_client(name)``: a client for a new user authenticated by an API token (no cookie).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from web_helpers import PASSWORD
 
 import rosetta_auth_local.plugin
 import rosetta_web.plugin
-from rosetta_auth_local import create_api_token, start_session
+from rosetta_auth_local import create_api_token
 from rosetta_auth_local import sign_up as sign_up_user
 from rosetta_auth_local.testing import FAST_ARGON2
 from rosetta_core import hookimpl
@@ -28,9 +29,6 @@ from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software
 from rosetta_core.testing import FakeEngine
 from rosetta_web.app import create_app
-from rosetta_web.auth import SESSION_COOKIE
-
-PASSWORD = "correct horse battery"
 
 
 class EnginePlugin:
@@ -68,16 +66,6 @@ def client(kernel: Kernel) -> Iterator[TestClient]:
         yield made
 
 
-def sign_up(client: TestClient, name: str) -> str:
-    """Sign ``name`` up (password :data:`PASSWORD`) and give ``client`` their session; returns
-    the CSRF token their forms carry."""
-    kernel: Kernel = client.app.state.kernel  # type: ignore[attr-defined]
-    user = sign_up_user(kernel, name, PASSWORD)
-    session, csrf = start_session(kernel, user)
-    client.cookies.set(SESSION_COOKIE, session)
-    return csrf
-
-
 @pytest.fixture
 def api_client(kernel: Kernel) -> Iterator[Callable[[str], TestClient]]:
     made: list[TestClient] = []
@@ -93,10 +81,3 @@ def api_client(kernel: Kernel) -> Iterator[Callable[[str], TestClient]]:
     yield make
     for client in made:
         client.close()
-
-
-def csrf_of(html: str) -> str:
-    """The CSRF token in a page's forms."""
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field in the page"
-    return found.group(1)

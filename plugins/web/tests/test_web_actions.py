@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from web_helpers import PASSWORD
 
 from rosetta_auth_local import api_tokens, token_user
 from rosetta_auth_local import sign_up as sign_up_user
@@ -10,8 +11,6 @@ from rosetta_core.errors import NotFoundError, ValidationError
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software, TaskStatus
 from rosetta_web.actions import Actions
-
-PASSWORD = "correct horse battery"  # conftest's sign-up password
 
 
 @pytest.fixture

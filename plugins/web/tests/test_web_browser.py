@@ -177,7 +177,7 @@ def test_a_scientist_runs_a_notebook_cell_through_the_pages(site: str, screens: 
             shot("tasks-starting")
             # from here the page is never reloaded (the mark would vanish): its script brings statuses
             page.evaluate("window.rosettaMark = 'no reload'")
-            with page.expect_response(re.compile(r"/tasks/status\.json$")):
+            with page.expect_response(re.compile(r"/tasks/status\.json(\?|$)")):
                 pass
             expect(card.locator('[data-role="status"]')).to_have_text("running", timeout=RUNNING_WITHIN_MS)
             shot("tasks-running")

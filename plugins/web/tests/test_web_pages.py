@@ -7,8 +7,8 @@ import re
 
 import pytest
 from starlette.testclient import TestClient
+from web_helpers import PASSWORD, sign_up
 
-from conftest import PASSWORD, sign_up
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, ComputingAccount, Software, Storage, Task, TaskStatus, User
 from rosetta_core.testing import FakeEngine
@@ -604,3 +604,19 @@ def test_a_body_that_is_not_a_form_is_refused(client: TestClient) -> None:
     answer = client.post("/software/new", json={"csrf": csrf, "name": "tool", "image": "org/tool"})
     assert answer.status_code == 415
     assert len(kernel_of(client).store.all(Software)) == 1
+
+
+def test_the_tasks_page_shows_a_hundred_at_a_time_newest_first(client: TestClient, kernel: Kernel) -> None:
+    sign_up(client, "ada")
+    kernel.store.add_tasks(
+        [Task(name=f"t{i:03d}", owner="ada", software="lab", computing="here") for i in range(150)]
+    )
+    first = client.get("/tasks").text
+    assert "t149" in first and "t050" in first and "t049" not in first
+    assert 'href="/tasks?page=2">Older tasks' in first and "Newer tasks" not in first
+    second = client.get("/tasks?page=2").text
+    assert "t049" in second and "t000" in second and "t050" not in second
+    assert 'href="/tasks?page=1">Newer tasks' in second and "Older tasks" not in second
+    assert "t149" in client.get("/tasks?page=../1").text  # not a page number: the first page
+    statuses = client.get("/tasks/status.json?page=2").json()["tasks"]
+    assert len(statuses) == 50

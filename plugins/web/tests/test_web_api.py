@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
+from web_helpers import PASSWORD
 
 from rosetta_auth_local import sign_up as sign_up_user
 from rosetta_core.kernel import Kernel
@@ -17,7 +18,6 @@ from rosetta_web.api import ENDPOINTS, MAX_BODY, task_json
 from rosetta_web.app import create_app
 
 API = "/api/v1"
-PASSWORD = "correct horse battery"  # conftest's sign-up password
 MakeClient = Callable[[str], TestClient]
 
 
