@@ -39,12 +39,11 @@ from rosetta_proxy import http
 from rosetta_proxy.http import BadMessage, Headers, Request
 from rosetta_proxy.pool import Connection, UpstreamPool
 from rosetta_proxy.routes import Route, RouteTable
-from rosetta_proxy.tokens import Tokens
+from rosetta_proxy.tokens import OPEN_PATH, Tokens
 
 log = logging.getLogger(__name__)
 
 COOKIE_NAME = "rosetta_proxy"
-OPEN_PATH = "/_rosetta/open"
 IDLE_TIMEOUT = 75.0
 CONNECT_TIMEOUT = 10.0
 # seconds an upstream may take to send a response head, and then each piece of its body

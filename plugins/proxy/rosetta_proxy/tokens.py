@@ -28,6 +28,9 @@ LINK = "link"
 COOKIE = "cookie"
 COOKIE_CACHE = 4096  # cookies remembered as checked
 
+OPEN_PATH = "/_rosetta/open"
+"""Where a single-use link is redeemed, under a task's route (or at a task subdomain's root)."""
+
 
 @attrs.frozen
 class Grant:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -11,9 +13,11 @@ from rosetta_core.model import Computing, Software, Task
 from rosetta_core.tunnels import Endpoint
 from rosetta_proxy.options import ProxyOptions
 from rosetta_proxy.routes import Route, RouteTable
-from rosetta_proxy.server import OPEN_PATH, ProxyServer
-from rosetta_proxy.tokens import Tokens
+from rosetta_proxy.tokens import OPEN_PATH, Tokens
 from rosetta_proxy.transport import Transports
+
+if TYPE_CHECKING:
+    from rosetta_proxy.server import ProxyServer
 
 
 class ProxyTunnel:
@@ -48,8 +52,17 @@ class ProxyTunnel:
         self.strip_prefix = strip_prefix
         self._software = software
         self._transports = transports
+        self._endpoints: dict[str, Endpoint] = {}
+        self._lock = threading.Lock()
+
+    @functools.cached_property
+    def server(self) -> ProxyServer:
+        """The proxy server (made on first use: asyncio and the server's modules are imported
+        only by a process that serves or tests it)."""
+        from rosetta_proxy.server import ProxyServer
+
         host, port = self.options.address
-        self.server = ProxyServer(
+        return ProxyServer(
             self.routes,
             self.tokens,
             host=host,
@@ -61,8 +74,6 @@ class ProxyTunnel:
             pool_idle=self.options.upstream_idle,
             tasks_domain=self.options.tasks_domain,
         )
-        self._endpoints: dict[str, Endpoint] = {}
-        self._lock = threading.Lock()
 
     def start(self) -> tuple[str, int]:
         """Start the proxy server (idempotent); returns the address it listens on.
@@ -87,7 +98,8 @@ class ProxyTunnel:
 
     def close_all(self) -> None:
         """Stop the server and forget every route."""
-        self.server.close()
+        if "server" in self.__dict__:  # made: it may be running
+            self.server.close()
         with self._lock:
             for task_id in list(self._endpoints):
                 self.routes.remove(task_id)

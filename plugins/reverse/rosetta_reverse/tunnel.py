@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import threading
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from rosetta_core.agent.extensions import AgentExtension
 from rosetta_core.errors import BackendUnavailable
@@ -24,7 +25,9 @@ from rosetta_core.model import Computing, Task
 from rosetta_core.tunnels import Endpoint
 from rosetta_reverse.bundle import extension_source
 from rosetta_reverse.options import ReverseOptions
-from rosetta_reverse.platform_side import LoopbackPort, ReverseListener
+
+if TYPE_CHECKING:
+    from rosetta_reverse.platform_side import LoopbackPort, ReverseListener
 
 
 def reverse_secret(platform_secret: str, task_id: str) -> str:
@@ -74,6 +77,9 @@ class ReverseTunnel:
         Raises :class:`BackendUnavailable` when ``listen`` cannot be bound (another process, such
         as ``rosetta serve``, may hold it: connect through that process).
         """
+        # the listener's modules (WebSocket, ssl) are imported by a process that serves only
+        from rosetta_reverse.platform_side import ReverseListener
+
         with self._lock:
             if self._listener is None:
                 host, port = self.options.address
@@ -129,6 +135,8 @@ class ReverseTunnel:
         """The task's loopback port (made once; the listener is started if it is not)."""
         if task.interface_port is None:
             raise ValueError(f"task {task.id} has no interface address yet")
+        from rosetta_reverse.platform_side import LoopbackPort
+
         self.start()
         with self._lock:
             port = self._ports.get(task.id)

@@ -14,21 +14,20 @@ import threading
 import time
 from typing import TYPE_CHECKING
 
-import paramiko
-
 from rosetta_core.errors import AccountRequired, AuthenticationFailed
 from rosetta_core.model import Computing, HostKey
 from rosetta_core.validators import ACCOUNT_RE, ssh_fingerprint
-from rosetta_ssh.connection import scan_host_keys
-from rosetta_ssh.executor import SSHExecutor
-from rosetta_ssh.keys import KEY_NAME, load_private_key, public_key_fingerprint, user_key_pair
 from rosetta_ssh.options import SSHOptions
 from rosetta_ssh.target import Auth, SSHTarget
 
+# paramiko and what needs it are imported on first use (see rosetta_ssh/__init__.py)
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    import paramiko
+
     from rosetta_core.kernel import Kernel
+    from rosetta_ssh.executor import SSHExecutor
 
 _PoolKey = tuple[str, str, int, str, str]
 
@@ -57,6 +56,8 @@ class SSHExecutorFactory:
         self._wake = threading.Event()
 
     def __call__(self, computing: Computing, owner: str | None) -> SSHExecutor:
+        from rosetta_ssh.executor import SSHExecutor
+
         target = SSHTarget.from_computing(computing)
         if target.auth is Auth.PLATFORM_KEYS:
             assert target.account is not None  # from_computing requires it
@@ -88,6 +89,8 @@ class SSHExecutorFactory:
 
         Raises :class:`~rosetta_core.errors.BackendUnavailable` when the host cannot be reached.
         """
+        from rosetta_ssh.connection import scan_host_keys
+
         return scan_host_keys(SSHTarget.from_computing(computing), self.options)
 
     def executors(self) -> list[SSHExecutor]:
@@ -106,6 +109,8 @@ class SSHExecutorFactory:
     def _user_credentials(
         self, target: SSHTarget, owner: str | None
     ) -> tuple[str, Callable[[], paramiko.PKey], str]:
+        from rosetta_ssh.keys import KEY_NAME, load_private_key, public_key_fingerprint, user_key_pair
+
         if owner is None:
             raise AccountRequired(
                 f"computing {target.computing!r} is reached with each user's own account and key "
@@ -127,6 +132,8 @@ class SSHExecutorFactory:
         return login, lambda: load_private_key(path, kernel.secret), public_key_fingerprint(pair.public_key)
 
     def _platform_credentials(self, target: SSHTarget) -> tuple[Callable[[], paramiko.PKey], str]:
+        from rosetta_ssh.keys import load_private_key
+
         path = self.options.platform_key_path
         if not path:
             raise AuthenticationFailed(

@@ -19,9 +19,7 @@ from rosetta_core.executors import ExecutorFactory
 from rosetta_core.model import Computing, Task, User
 from rosetta_core.tunnels import Tunnel
 from rosetta_ssh import forward
-from rosetta_ssh.executor import SSHExecutor
 from rosetta_ssh.factory import SSHExecutorFactory
-from rosetta_ssh.keys import generate_key_pair
 from rosetta_ssh.options import SSHOptions
 
 if TYPE_CHECKING:
@@ -52,6 +50,8 @@ def rosetta_register_tunnels(register: Callable[[str, Tunnel], None], kernel: Ke
     options = kernel.options(SSHOptions)
 
     def hold(task: Task, computing: Computing) -> contextlib.AbstractContextManager[paramiko.Transport]:
+        from rosetta_ssh.executor import SSHExecutor
+
         executor = kernel.executor_for(computing, task.owner)
         if not isinstance(executor, SSHExecutor):
             raise BackendError(f"computing {computing.name!r} is not reached over SSH: no forward to it")
@@ -63,6 +63,8 @@ def rosetta_register_tunnels(register: Callable[[str, Tunnel], None], kernel: Ke
 
 @hookimpl
 def rosetta_user_created(user: User, kernel: Kernel) -> None:
+    from rosetta_ssh.keys import generate_key_pair  # paramiko, on first use
+
     generate_key_pair(kernel, user)
 
 

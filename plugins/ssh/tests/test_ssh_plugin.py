@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import rosetta_ssh.keys
 import rosetta_ssh.plugin
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import KeyPair, User
@@ -50,7 +51,7 @@ def test_a_failing_key_pair_undoes_the_user(kernel: Kernel, monkeypatch: pytest.
     def refuse(*_args: object) -> None:
         raise OSError("disk full")
 
-    monkeypatch.setattr(rosetta_ssh.plugin, "generate_key_pair", refuse)
+    monkeypatch.setattr(rosetta_ssh.keys, "generate_key_pair", refuse)
     with pytest.raises(OSError, match="disk full"):
         create_user(kernel, "alice")
     assert kernel.store.all(User) == [] and kernel.store.all(KeyPair) == []
@@ -58,3 +59,13 @@ def test_a_failing_key_pair_undoes_the_user(kernel: Kernel, monkeypatch: pytest.
 
 def test_shutdown_without_connections_is_quiet(kernel: Kernel) -> None:
     kernel.close()
+
+
+def test_loading_the_plugin_does_not_import_paramiko() -> None:
+    # a kernel that never reaches an SSH resource does not pay paramiko's import at start-up
+    import subprocess
+    import sys
+
+    code = "import sys, rosetta_ssh.plugin, rosetta_ssh; print('paramiko' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "False"
