@@ -36,12 +36,21 @@ MAX_INVITATION = 1024
 
 
 def sign_up(
-    kernel: Kernel, name: str, password: str, *, email: str = "", invitation: str | None = None
+    kernel: Kernel,
+    name: str,
+    password: str,
+    *,
+    email: str = "",
+    invitation: str | None = None,
+    client: str | None = None,
 ) -> User:
     """Make a local account for anyone who asks (the web front's sign-up form).
 
     Needs ``open_sign_up`` and, when ``invitation_file`` is set, that code as ``invitation``
     (compared in constant time); otherwise raises :class:`~rosetta_auth_local.errors.SignUpRefused`.
+    A wrong code counts as a failed sign-in of ``client`` (the address the request comes from), so
+    codes cannot be guessed faster than passwords: over the limit,
+    :class:`~rosetta_auth_local.errors.TooManyAttempts` is raised before the code is looked at.
     The first user of a store becomes admin. Bad input raises
     :class:`~rosetta_core.errors.ValidationError` (every problem listed), a taken name
     :class:`~rosetta_core.errors.ConflictError`; either way nothing is stored.
@@ -50,7 +59,11 @@ def sign_up(
     _check_account_input(name, password, email)
     if not options.open_sign_up:
         raise SignUpRefused("sign-up is closed on this site: ask an administrator for an account")
-    _check_invitation(options, invitation)
+    if options.invitation_path:
+        client_text = client[: limits.MAX_CLIENT] if isinstance(client, str) else None
+        attempt = limits.reserve(kernel, account=None, client=client_text)
+        _check_invitation(options, invitation)  # a refusal leaves the attempt counted
+        limits.succeeded(kernel, attempt)
     return _create(kernel, name, password, email=email, is_admin=None)
 
 

@@ -39,6 +39,10 @@ ACCOUNT = "account"
 CLIENT = "client"
 
 
+# longer "client" values are not addresses: callers cut them so they cannot bloat the keys' input
+MAX_CLIENT = 256
+
+
 @attrs.frozen
 class Attempt:
     """A sign-in attempt counted as failed until :func:`succeeded` forgives it."""

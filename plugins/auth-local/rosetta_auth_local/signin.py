@@ -15,9 +15,6 @@ from rosetta_core.validators import NAME_RE
 if TYPE_CHECKING:
     from rosetta_core.kernel import Kernel
 
-# longer "client" values are not addresses: cut them so they cannot bloat the failure keys' input
-MAX_CLIENT = 256
-
 
 def sign_in(kernel: Kernel, name: str, password: str, *, client: str = "127.0.0.1") -> User:
     """The user whose name and local password these are.
@@ -31,7 +28,7 @@ def sign_in(kernel: Kernel, name: str, password: str, *, client: str = "127.0.0.
     the current parameters.
     """
     hasher = hasher_for(kernel.options(LocalAuthOptions))
-    client_text = client[:MAX_CLIENT] if isinstance(client, str) else ""
+    client_text = client[: limits.MAX_CLIENT] if isinstance(client, str) else ""
     valid_name = isinstance(name, str) and NAME_RE.fullmatch(name) is not None
     # a name no account can have still counts against the address, not against an account
     attempt = limits.reserve(kernel, account=name if valid_name else None, client=client_text)

@@ -170,6 +170,23 @@ def test_invitation_code(make_kernel: KernelMaker, tmp_path: Path) -> None:
         sign_up(kernel, "grace", PASSWORD, invitation="open sesame")
 
 
+def test_invitation_codes_cannot_be_guessed_faster_than_passwords(
+    make_kernel: KernelMaker, tmp_path: Path
+) -> None:
+    code = tmp_path / "invitation"
+    code.write_text("open sesame\n")
+    kernel = make_kernel(invitation_file=str(code), client_failures=3)
+    for guess in ("a", "b", "c"):
+        with pytest.raises(SignUpRefused):
+            sign_up(kernel, "ada", PASSWORD, invitation=guess, client="10.0.0.9")
+    with pytest.raises(TooManyAttempts):  # even the right code: the address is over its limit
+        sign_up(kernel, "ada", PASSWORD, invitation="open sesame", client="10.0.0.9")
+    assert snapshot(kernel) == ([], [])
+    # another address is not held back, and a right code leaves nothing counted
+    assert sign_up(kernel, "ada", PASSWORD, invitation="open sesame", client="10.0.1.9").name == "ada"
+    assert sign_up(kernel, "bob", PASSWORD, invitation="open sesame", client="10.0.1.9").name == "bob"
+
+
 @pytest.mark.parametrize("content", [None, "", "   \n"])
 def test_missing_or_empty_invitation_file_is_a_config_error(
     make_kernel: KernelMaker, tmp_path: Path, content: str | None

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T", Software, Computing)
 MAX_LOG_LINES = 5000
+MAX_LOG_CHARS = 1024 * 1024
 TASK_FIELDS = ("software", "computing", "name")
 OPTION_FIELDS = tuple(f.name for f in attrs.fields(TaskOptions))
 # fields a user never sets: made by the platform
@@ -215,10 +216,13 @@ class Actions:
         return self.kernel.orchestrator.stop_task(task.id)
 
     def logs(self, task_id: str, *, tail: int = 200) -> str:
-        """The last ``tail`` lines (1 to 5000) of the user's task's output."""
+        """The last ``tail`` lines (1 to 5000) of the user's task's output, at most its last
+        :data:`MAX_LOG_CHARS` characters."""
         if isinstance(tail, bool) or not isinstance(tail, int) or not 1 <= tail <= MAX_LOG_LINES:
             raise ValidationError("logs", [f"$.tail: must be between 1 and {MAX_LOG_LINES}"])
-        return self.kernel.orchestrator.logs(self.task(task_id).id, tail=tail)
+        text = self.kernel.orchestrator.logs(self.task(task_id).id, tail=tail)
+        # a line without end could be any size: keep the tail a page can show
+        return text[-MAX_LOG_CHARS:]
 
     def connect(self, task_id: str) -> str:
         """Where the user's browser goes to open the task's interface: a single-use sign-in link

@@ -43,7 +43,7 @@ from rosetta_web.auth import (
     require,
     set_session_cookie,
 )
-from rosetta_web.errors import TooLarge
+from rosetta_web.errors import TooLarge, UnsupportedMedia
 
 MAX_BODY = 64 * 1024
 MAX_QUERY = 200
@@ -121,7 +121,12 @@ def _refuse_constant(name: str) -> Any:
 def json_body(request: Request, what: str) -> dict[str, Any]:
     """The request's body as a JSON object. Raises ``TooLarge`` over :data:`MAX_BODY` bytes and
     ``ValidationError`` (field ``""``) for anything that is not a JSON object. Call it from an
-    endpoint's worker thread."""
+    endpoint's worker thread. A body not declared ``application/json`` is refused
+    (:class:`UnsupportedMedia`): a browser sends such a body to another site only after asking
+    it (CORS), so no other site's page can post JSON here with the user's cookie."""
+    media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
+        raise UnsupportedMedia("the body must be JSON, sent as Content-Type: application/json")
     raw = anyio.from_thread.run(_read, request)
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
@@ -250,6 +255,7 @@ def create_user(request: Request) -> JSONResponse:
             data["password"],
             email=data.get("email", ""),
             invitation=data.get("invitation"),
+            client=request.client.host if request.client else "",
         )
     except ValidationError as exc:
         raise _renamed(exc, "name", "username") from None
@@ -367,7 +373,9 @@ def create_token(request: Request) -> JSONResponse:
     actions = _actions(request)
     fields = text_fields(json_body(request, "API token"), "API token", ("label",))
     token_id, token = actions.new_api_token(fields["label"])
-    return _json({"id": token_id, "label": fields["label"], "token": token}, 201)
+    response = _json({"id": token_id, "label": fields["label"], "token": token}, 201)
+    response.headers["Cache-Control"] = "no-store"  # the token, shown once
+    return response
 
 
 def delete_token(request: Request) -> Response:

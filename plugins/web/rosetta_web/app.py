@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount
@@ -23,6 +24,7 @@ from starlette.templating import Jinja2Templates
 
 from rosetta_core.errors import RosettaError
 from rosetta_web import api, pages
+from rosetta_web.bodies import BodyFirst
 from rosetta_web.errors import error_body
 from rosetta_web.options import WebOptions
 
@@ -43,6 +45,7 @@ def create_app(kernel: Kernel, options: WebOptions | None = None) -> Starlette:
             *pages.routes(),
         ],
         exception_handlers={HTTPException: _http_error, RosettaError: _error, Exception: _error},
+        middleware=[Middleware(BodyFirst)],
     )
     app.state.kernel = kernel
     app.state.options = options or WebOptions()

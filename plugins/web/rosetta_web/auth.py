@@ -1,10 +1,10 @@
 """Who is asking: a session cookie (the pages) or an API token (scripts), and CSRF checks.
 
 A request carries either ``Authorization: Bearer rst_...`` (an API token; no CSRF check: a
-browser never adds it by itself) or the session cookie ``rosetta_session`` (HttpOnly,
-SameSite=Lax, Secure when the site says so). A state-changing request authenticated by the
-cookie must also carry the session's CSRF token, as the form field ``csrf`` or the header
-``X-CSRF-Token``. Sessions, tokens and CSRF tokens are :mod:`rosetta_auth_local`'s.
+browser never adds it by itself; another scheme is ignored) or the session cookie
+``rosetta_session`` (HttpOnly, SameSite=Lax, Secure when the site says so). A state-changing
+request authenticated by the cookie must also carry the session's CSRF token, as the form field
+``csrf`` or the header ``X-CSRF-Token``. Sessions, tokens and CSRF tokens are :mod:`rosetta_auth_local`'s.
 """
 
 from __future__ import annotations
@@ -51,11 +51,11 @@ def kernel_of(request: Request) -> Kernel:
 def identify(request: Request) -> Identity | None:
     """The identity the request's API token or session cookie proves, or ``None``. Blocking."""
     kernel = kernel_of(request)
-    header = request.headers.get("authorization", "")
-    if header:
-        scheme, _, token = header.partition(" ")
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    # another scheme (Basic, from a front's own sign-in) leaves the session cookie to decide
+    if scheme.lower() == "bearer":
         token = token.strip()
-        if scheme.lower() != "bearer" or not token or len(token) > MAX_CREDENTIAL:
+        if not token or len(token) > MAX_CREDENTIAL:
             return None
         user = token_user(kernel, token)
         return Identity(user) if user is not None else None

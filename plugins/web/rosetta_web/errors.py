@@ -33,10 +33,15 @@ class TooLarge(RosettaError):
     """A request body over the size the endpoint accepts."""
 
 
+class UnsupportedMedia(RosettaError):
+    """A request body of a type the endpoint does not take."""
+
+
 # most specific first: the first class an error is an instance of decides
 _STATUS: tuple[tuple[type[BaseException], int, str], ...] = (
     (ValidationError, 422, "invalid"),
     (TooLarge, 413, "too_large"),
+    (UnsupportedMedia, 415, "unsupported_media_type"),
     (TooManyAttempts, 429, "too_many_attempts"),
     (SignInFailed, 401, "sign_in_failed"),
     (Unauthorized, 401, "unauthorized"),

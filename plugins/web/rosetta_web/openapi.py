@@ -225,6 +225,7 @@ _ERRORS = {
     404: "no such record among those the user may see",
     409: "conflicts with what is stored, or not possible in the record's state",
     413: "the body is over 64 KiB",
+    415: "the body is not sent as Content-Type: application/json",
     422: "the input does not validate: `fields` names each bad field",
     429: "too many failed sign-ins: see Retry-After",
     502: "the computing resource or its engine failed",
@@ -256,8 +257,8 @@ def _operation(
     public: bool = False,
 ) -> Schema:
     """One operation: ``ok`` answers, ``errors`` by status (401 and 403 added unless ``public``;
-    a body adds 413 and 422)."""
-    codes = set(errors) | (set() if public else {401, 403}) | ({413, 422} if body else set())
+    a body adds 413, 415 and 422)."""
+    codes = set(errors) | (set() if public else {401, 403}) | ({413, 415, 422} if body else set())
     operation: Schema = {
         "summary": summary,
         "responses": {**ok, **{str(code): _error(code) for code in sorted(codes)}},

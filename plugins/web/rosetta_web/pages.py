@@ -185,6 +185,8 @@ def _same_origin(request: Request) -> bool:
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
         return origin is None
+    if origin.rstrip("/") == options_of(request).url:  # behind a front that rewrites Host
+        return True
     host = request.headers.get("host", "")
     return origin.split("://", 1)[-1] == host
 
@@ -232,6 +234,7 @@ def sign_up_post(request: Request) -> Response:
             password,
             email=text(form, "email"),
             invitation=form.get("invitation") or None,
+            client=request.client.host if request.client else "",
         )
     except ValidationError as exc:
         return form_page(request, "sign_up.html", context, exc)
@@ -442,13 +445,15 @@ def tasks_list(request: Request, identity: Identity) -> Response:
     # one more than a page: whether an older page exists
     tasks = act.tasks(limit=TASKS_PER_PAGE + 1, offset=(page - 1) * TASKS_PER_PAGE)
     views = [(task, task_view(task, software)) for task in tasks[:TASKS_PER_PAGE]]
-    return render(request, "tasks.html", {"tasks": views, "page": page, "older": len(tasks) > TASKS_PER_PAGE})
+    context = {"tasks": views, "page": page, "older": len(tasks) > TASKS_PER_PAGE}
+    # the page shows task passwords: no cache keeps it
+    return render(request, "tasks.html", context, headers={"Cache-Control": "no-store"})
 
 
 def _page(request: Request) -> int:
     """The ``page`` query parameter (1 for the newest tasks); anything else than 1 to 100000 is 1."""
     value = request.query_params.get("page", "1")
-    return int(value) if value.isdigit() and 1 <= int(value) <= MAX_PAGE else 1
+    return int(value) if value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_PAGE else 1
 
 
 def tasks_status(request: Request) -> Response:
@@ -542,7 +547,9 @@ def _account_context(request: Request, identity: Identity, **extra: Any) -> dict
 @signed_in
 def account(request: Request, identity: Identity) -> Response:
     """``GET /account``: SSH keys, account names per computing resource, API tokens, password."""
-    return render(request, "account.html", _account_context(request, identity))
+    return render(
+        request, "account.html", _account_context(request, identity), headers={"Cache-Control": "no-store"}
+    )
 
 
 @posted

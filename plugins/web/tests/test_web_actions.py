@@ -53,3 +53,13 @@ def test_a_new_api_token_comes_with_the_id_that_revokes_it(kernel: Kernel, ada: 
     assert [t.id for t in api_tokens(kernel, ada.user)] == [token_id]
     ada.revoke_api_token(token_id)
     assert token_user(kernel, token) is None
+
+
+def test_logs_keep_at_most_their_tail(ada: Actions, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rosetta_web.actions import MAX_LOG_CHARS
+
+    task = ada.new_task({"software": "lab", "computing": "here"})
+    huge = "x" * (MAX_LOG_CHARS + 10) + "END"  # one line without end, as a program may print
+    monkeypatch.setattr(ada.kernel.orchestrator, "logs", lambda task_id, tail: huge)
+    shown = ada.logs(task.id)
+    assert len(shown) == MAX_LOG_CHARS and shown.endswith("END")

@@ -454,7 +454,8 @@ def test_a_body_that_is_not_a_json_object_is_422(unchanged: None, ada: TestClien
 
 def test_a_body_over_the_limit_is_413(unchanged: None, ada: TestClient) -> None:
     raw = json.dumps({"software": "lab", "computing": "here", "name": "x" * MAX_BODY}).encode()
-    assert error_of(ada.post(f"{API}/tasks", content=raw), 413)["code"] == "too_large"
+    answer = ada.post(f"{API}/tasks", content=raw, headers={"Content-Type": "application/json"})
+    assert error_of(answer, 413)["code"] == "too_large"
 
 
 def test_a_body_over_the_limit_without_a_length_is_413(unchanged: None, ada: TestClient) -> None:
@@ -464,7 +465,32 @@ def test_a_body_over_the_limit_without_a_length_is_413(unchanged: None, ada: Tes
             yield b"x" * 8192
         yield b'"}'
 
-    error_of(ada.post(f"{API}/software", content=chunks()), 413)
+    error_of(ada.post(f"{API}/software", content=chunks(), headers={"Content-Type": "application/json"}), 413)
+
+
+@pytest.mark.parametrize(
+    "media", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data", ""]
+)
+def test_a_body_not_declared_json_is_415(unchanged: None, ada: TestClient, media: str) -> None:
+    raw = json.dumps({"software": "lab", "computing": "here"}).encode()
+    headers = {"Content-Type": media} if media else {}
+    assert (
+        error_of(ada.post(f"{API}/tasks", content=raw, headers=headers), 415)["code"]
+        == "unsupported_media_type"
+    )
+
+
+def test_another_sites_page_cannot_sign_its_visitor_in(client: TestClient) -> None:
+    # a form of enctype text/plain can carry JSON to another site without asking it first (no
+    # CORS preflight): the sign-in refuses any body not declared application/json
+    sign_up_user(client.app.state.kernel, "mallory", PASSWORD)  # type: ignore[attr-defined]
+    forged = '{"username":"mallory","password":"' + PASSWORD + '","x":"="}'
+    answer = client.post(
+        f"{API}/session",
+        content=forged.encode(),
+        headers={"Content-Type": "text/plain", "Origin": "https://evil.example"},
+    )
+    assert answer.status_code == 415 and "set-cookie" not in answer.headers
 
 
 @pytest.mark.parametrize("name", ["%2E%2E", "..%2F..%2Fetc", "%2e%2e%2fx", "a%00b", "x" * 5000])

@@ -141,6 +141,17 @@ def test_sign_up_from_another_site_is_refused(client: TestClient) -> None:
     assert answer.status_code == 403 and not _users(client)
 
 
+def test_sign_up_from_the_public_url_is_accepted(kernel: Kernel) -> None:
+    # behind a TLS front the Host header may be the front's upstream, not what browsers see
+    from rosetta_web.options import WebOptions
+
+    app = create_app(kernel, WebOptions(public_url="https://rosetta.example.org"))
+    with TestClient(app, follow_redirects=False) as front:
+        form = {"name": "ada", "password": PASSWORD, "password_again": PASSWORD}
+        answer = front.post("/sign-up", data=form, headers={"Origin": "https://rosetta.example.org"})
+        assert answer.status_code == 303 and _users(front) == ["ada"]
+
+
 def test_sign_in_goes_back_to_the_page_asked_for(client: TestClient) -> None:
     sign_up(client, "ada")
     client.cookies.clear()
@@ -618,5 +629,13 @@ def test_the_tasks_page_shows_a_hundred_at_a_time_newest_first(client: TestClien
     assert "t049" in second and "t000" in second and "t050" not in second
     assert 'href="/tasks?page=1">Newer tasks' in second and "Older tasks" not in second
     assert "t149" in client.get("/tasks?page=../1").text  # not a page number: the first page
+    assert "t149" in client.get("/tasks?page=%C2%B2").text  # a digit, but not an ASCII one
+    assert client.get("/tasks/status.json?page=%C2%B2").status_code == 200
     statuses = client.get("/tasks/status.json?page=2").json()["tasks"]
     assert len(statuses) == 50
+
+
+@pytest.mark.parametrize("path", ["/tasks", "/account"])
+def test_pages_showing_secrets_are_not_cached(client: TestClient, path: str) -> None:
+    sign_up(client, "ada")
+    assert client.get(path).headers["cache-control"] == "no-store"
