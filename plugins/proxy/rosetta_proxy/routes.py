@@ -12,7 +12,9 @@ class Route:
     """One task's route.
 
     ``strip_prefix``: the upstream is sent ``/rest`` instead of ``/t/<task-id>/rest`` (for
-    interfaces that do not know they live under a prefix).
+    interfaces that do not know they live under a prefix). ``authorization``: the
+    ``Authorization`` value sent upstream on the owner's behalf when the request carries none
+    (the task's own login, so one click opens it).
     """
 
     task_id: str
@@ -20,6 +22,7 @@ class Route:
     host: str
     port: int
     strip_prefix: bool = False
+    authorization: str | None = attrs.field(default=None, repr=False)
 
     @property
     def prefix(self) -> str:

@@ -435,6 +435,8 @@ class ProxyServer:
             headers.append(("X-Forwarded-Host", hosts[0]))
         if route.strip_prefix:
             headers.append(("X-Forwarded-Prefix", route.prefix.rstrip("/")))
+        if route.authorization is not None and "authorization" not in request.fields:
+            headers.append(("Authorization", route.authorization))
         if websocket:
             headers += [("Connection", "Upgrade"), ("Upgrade", "websocket")]
         return headers

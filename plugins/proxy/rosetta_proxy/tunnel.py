@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import threading
 from collections.abc import Callable
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from rosetta_core.model import Computing, Software, Task
+from rosetta_core.model import AuthConvention, Computing, Software, Task
 from rosetta_core.tunnels import Endpoint
 from rosetta_proxy.options import ProxyOptions
 from rosetta_proxy.routes import Route, RouteTable
@@ -18,6 +19,24 @@ from rosetta_proxy.transport import Transports
 
 if TYPE_CHECKING:
     from rosetta_proxy.server import ProxyServer
+
+
+def task_authorization(task: Task, convention: AuthConvention) -> str | None:
+    """The ``Authorization`` value that signs the task's owner in to its interface, or ``None``.
+
+    The task's token is the interface's password (``AUTH_PASS``): ``password`` software gets
+    ``token <token>`` (the scheme Jupyter servers take; other servers ignore the header, and their
+    own login still asks for the password, which the owner can see), ``user_password`` software
+    HTTP Basic with the owner's name.
+    """
+    if task.auth_token is None:
+        return None
+    if convention is AuthConvention.PASSWORD:
+        return f"token {task.auth_token}"
+    if convention is AuthConvention.USER_PASSWORD:
+        pair = f"{task.owner}:{task.auth_token}".encode()
+        return "Basic " + base64.b64encode(pair).decode("ascii")
+    return None
 
 
 class ProxyTunnel:
@@ -109,17 +128,24 @@ class ProxyTunnel:
         """Open the route of ``task``: the prefix is stripped unless its software ``keeps_prefix``."""
         software = self._software(task.software) if self._software is not None else None
         strip = self.strip_prefix if software is None else not software.keeps_prefix
+        authorization = task_authorization(task, software.auth) if software is not None else None
         with self._lock:
             if task.id in self._endpoints:
                 return self._endpoints[task.id]
         upstream = self._transports.upstream(task, computing) if self._transports is not None else None
-        return self.open_route(task, strip_prefix=strip, upstream=upstream)
+        return self.open_route(task, strip_prefix=strip, upstream=upstream, authorization=authorization)
 
     def open_route(
-        self, task: Task, *, strip_prefix: bool, upstream: tuple[str, int] | None = None
+        self,
+        task: Task,
+        *,
+        strip_prefix: bool,
+        upstream: tuple[str, int] | None = None,
+        authorization: str | None = None,
     ) -> Endpoint:
-        """Add (or keep) the route of ``task`` to ``upstream`` (default: its interface address);
-        raises ``ValueError`` when it has no interface address.
+        """Add (or keep) the route of ``task`` to ``upstream`` (default: its interface address),
+        sending ``authorization`` upstream on the owner's behalf (see
+        :func:`task_authorization`); raises ``ValueError`` when it has no interface address.
 
         The endpoint's URL is ``{public_url}/t/<task-id>/``; with ``tasks_domain`` it is on the task's
         subdomain: its root when the prefix is stripped, else ``/t/<task-id>/`` there.
@@ -137,6 +163,7 @@ class ProxyTunnel:
                         host=to_host,
                         port=to_port,
                         strip_prefix=strip_prefix,
+                        authorization=authorization,
                     )
                 )
                 host, port = self.options.address

@@ -83,6 +83,7 @@ class Running:
             deadline=time.monotonic() + smoke.START_TIMEOUT[self.task.software],
             headers={"Cookie": cookie} if cookie else {},
             at_root=False,
+            signs_in=True,  # the proxy sends the task's token for its owner
         )
 
     def status(self, path: str, headers: dict[str, str] | None = None) -> int:
@@ -151,6 +152,9 @@ def test_jupyter_runs_code_through_the_proxy(run_image: Callable[[str], Running]
     # the token alone does not pass the proxy: the cookie is needed too
     assert running.status("api/status", auth) == 401
     assert running.status("api/status") == 401
+    # and the container's own port, were it reached, still wants the token
+    interface = (running.task.interface_host or "127.0.0.1", running.task.interface_port or 0)
+    assert smoke.http_request(*interface, task_path(running.task.id) + "api/status")[0] == 403
     with pytest.raises(smoke.CheckError, match="401"):
         smoke.WebSocket(
             *running.tunnel.server.address, task_path(running.task.id) + "api/kernels", headers=auth

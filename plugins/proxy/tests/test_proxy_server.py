@@ -256,6 +256,23 @@ def test_headers_forwarded_and_stripped(tunnel: ProxyTunnel, task: Task, cookie:
         assert gone not in headers
 
 
+def test_the_owners_authorization_is_sent_unless_the_client_sends_its_own(
+    tunnel: ProxyTunnel, upstream: Upstream
+) -> None:
+    task = make_task(upstream.port)
+    tunnel.open_route(task, strip_prefix=True, authorization="token s3cret")
+    cookie = login(tunnel, task)
+    _, _, body = get(tunnel, f"/t/{task.id}/echo", cookie)
+    assert ["Authorization", "token s3cret"] in json.loads(body)["headers"]
+    conn = connect(tunnel)
+    try:
+        conn.request("GET", f"/t/{task.id}/echo", headers={"Cookie": cookie, "Authorization": "Bearer mine"})
+        echoed = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    assert [v for k, v in echoed["headers"] if k.lower() == "authorization"] == ["Bearer mine"]
+
+
 def test_only_the_proxy_cookie_leaves_no_cookie_header(tunnel: ProxyTunnel, task: Task, cookie: str) -> None:
     _, _, body = get(tunnel, f"/t/{task.id}/echo", cookie)
     assert "cookie" not in {k.lower() for k, _ in json.loads(body)["headers"]}

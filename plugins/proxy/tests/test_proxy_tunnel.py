@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import urllib.parse
 from collections.abc import Iterator
 
@@ -9,11 +10,11 @@ import attrs
 import pytest
 from proxy_upstream import COMPUTING, make_task
 
-from rosetta_core.model import Software, Task
+from rosetta_core.model import AuthConvention, Software, Task
 from rosetta_core.testing.contracts import TunnelContract
 from rosetta_core.tunnels import Endpoint, Tunnel
 from rosetta_proxy.options import ProxyOptions
-from rosetta_proxy.tunnel import ProxyTunnel
+from rosetta_proxy.tunnel import ProxyTunnel, task_authorization
 
 
 class TestProxyTunnelContract(TunnelContract):
@@ -83,3 +84,25 @@ def test_open_asks_for_the_software_and_open_route_overrides() -> None:
     tunnel.open_route(explicit, strip_prefix=True)
     routes = [tunnel.routes.get(t.id) for t in (lab, other, explicit)]
     assert [r.strip_prefix for r in routes if r is not None] == [False, False, True]
+
+
+@pytest.mark.parametrize(
+    ("convention", "expected"),
+    [
+        (AuthConvention.NONE, None),
+        (AuthConvention.PASSWORD, "token tok"),
+        (AuthConvention.USER_PASSWORD, "Basic " + base64.b64encode(b"alice:tok").decode()),
+    ],
+)
+def test_the_owner_is_signed_in_to_the_tasks_own_login(
+    convention: AuthConvention, expected: str | None
+) -> None:
+    task = attrs.evolve(make_task(8888), software="lab", auth_token="tok")
+    assert task_authorization(task, convention) == expected
+    assert task_authorization(attrs.evolve(task, auth_token=None), convention) is None
+    software = Software(name="lab", image="x/lab", auth=convention)
+    tunnel = ProxyTunnel("s", software={"lab": software}.get)
+    tunnel.open(task, COMPUTING)
+    route = tunnel.routes.get(task.id)
+    assert route is not None and route.authorization == expected
+    assert "tok" not in repr(route)

@@ -5,9 +5,9 @@ component) driven by Playwright; a kernel with ``auth-local``, ``web``, ``podman
 the web front served by :class:`~rosetta_web.server.WebServer`, the proxy's server started, and
 the orchestrator's reconcile loop on a thread so statuses move as in ``rosetta serve``. The user
 signs up, adds the locally built Jupyter image from the registry form, starts it on ``here``,
-sees it reach ``running`` without reloading the page, connects through the proxy, signs in to
-Jupyter with the task's password, runs a cell, reads the logs, stops the task from another tab and
-sees the first tab follow without a reload.
+sees it reach ``running`` without reloading the page, connects through the proxy with one click
+(the proxy signs the owner in to Jupyter with the task's token: no password asked), runs a cell,
+reads the logs, stops the task from another tab and sees the first tab follow without a reload.
 
 A screenshot of every page visited goes to ``$ROSETTA_SCREENSHOTS`` (or the test's temporary
 directory); the test prints where.
@@ -182,14 +182,12 @@ def test_a_scientist_runs_a_notebook_cell_through_the_pages(site: str, screens: 
             expect(card.locator('[data-role="status"]')).to_have_text("running", timeout=RUNNING_WITHIN_MS)
             shot("tasks-running")
 
-            card.get_by_text("Task password").click()
-            password = card.locator('[data-role="password"]').inner_text().strip()
             with context.expect_page() as opened:
                 card.get_by_role("link", name="Connect").click()
             lab = opened.value
             lab.wait_for_load_state()
             assert "/t/" in lab.url, lab.url
-            _sign_in_to_jupyter(lab, password)
+            _wait_for_jupyter(lab)
             shot("jupyter-tree", lab)
 
             with context.expect_page() as made:
@@ -234,17 +232,13 @@ def test_a_scientist_runs_a_notebook_cell_through_the_pages(site: str, screens: 
             browser.close()
 
 
-def _sign_in_to_jupyter(lab: Any, password: str) -> None:
-    """Jupyter asks for its token (the task's password) once; then it shows the file tree."""
-    from playwright.sync_api import expect
-
-    field = lab.locator("#password_input")
+def _wait_for_jupyter(lab: Any) -> None:
+    """Jupyter's file tree, with no login on the way (the proxy sent the task's token)."""
+    tree = lab.locator("#notebook_list")
     deadline = time.monotonic() + 60
     # "running" means the container runs: Jupyter may still be starting (the proxy says 502)
-    while not field.is_visible():
+    while not tree.count():
         assert time.monotonic() < deadline, f"Jupyter did not answer: {lab.content()[:500]}"
+        assert not lab.locator("#password_input").count(), "Jupyter asked for its password"
         time.sleep(1)
         lab.reload()
-    field.fill(password)
-    lab.locator("#login_submit").click()
-    expect(lab.locator("#notebook_list")).to_be_attached(timeout=30_000)
