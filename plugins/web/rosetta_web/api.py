@@ -18,7 +18,6 @@ import json
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import anyio.from_thread
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -43,7 +42,8 @@ from rosetta_web.auth import (
     require,
     set_session_cookie,
 )
-from rosetta_web.errors import TooLarge, UnsupportedMedia
+from rosetta_web.bodies import read_body
+from rosetta_web.errors import UnsupportedMedia
 
 MAX_BODY = 64 * 1024
 MAX_QUERY = 200
@@ -99,21 +99,6 @@ def token_json(token: ApiToken) -> dict[str, Any]:
 # ---------------------------------------------------------------- input
 
 
-async def _read(request: Request) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY:
-        raise TooLarge(f"the request body is over {MAX_BODY} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    # counted while streaming: a missing or false Content-Length must not let more in
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY:
-            raise TooLarge(f"the request body is over {MAX_BODY} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
@@ -127,7 +112,7 @@ def json_body(request: Request, what: str) -> dict[str, Any]:
     media = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media != "application/json" and not (media.startswith("application/") and media.endswith("+json")):
         raise UnsupportedMedia("the body must be JSON, sent as Content-Type: application/json")
-    raw = anyio.from_thread.run(_read, request)
+    raw = read_body(request, MAX_BODY)
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, RecursionError):

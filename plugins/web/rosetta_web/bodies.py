@@ -6,6 +6,8 @@ stall every page. This middleware reads the body of every request that may carry
 application sees it, within :data:`BODY_TIMEOUT` seconds (else 408, and the request never reaches
 a thread), and at most :data:`MAX_READ` bytes (what is over is left unread; the endpoints' own,
 smaller limits then answer 413).
+
+:func:`read_body` is how an endpoint, on its worker thread, takes that body within its own limit.
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import anyio.from_thread
+from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from rosetta_web.errors import TooLarge
 
 BODY_TIMEOUT = 30.0
 MAX_READ = 256 * 1024
@@ -71,3 +77,25 @@ async def _answer(send: Send, status: int, text: bytes) -> None:
     ]
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": text})
+
+
+def read_body(request: Request, limit: int, too_large: type[TooLarge] = TooLarge) -> bytes:
+    """The request's body, from an endpoint's worker thread; raises ``too_large`` when it is over
+    ``limit`` bytes, by its ``Content-Length`` or as it streams (a missing or false length must
+    not let more in)."""
+    message = f"the request body is over {limit // 1024} KiB"
+    declared = request.headers.get("content-length", "")
+    if declared.isascii() and declared.isdigit() and int(declared) > limit:
+        raise too_large(message)
+
+    async def read() -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise too_large(message)
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    return anyio.from_thread.run(read)

@@ -16,7 +16,6 @@ import urllib.parse
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-import anyio.from_thread
 import attrs
 from starlette.requests import Request
 
@@ -31,6 +30,8 @@ from rosetta_core.model import (
     TaskOptions,
 )
 from rosetta_core.validators import FieldError
+from rosetta_web.bodies import read_body
+from rosetta_web.errors import TooLarge
 
 #: the largest form body read (the biggest form, software with its variables, is far smaller)
 MAX_FORM_BYTES = 64 * 1024
@@ -45,7 +46,7 @@ _INT_RE = re.compile(r"^[+-]?[0-9]+$")
 _ENGINES_SPLIT = re.compile(r"[\s,]+")
 
 
-class FormTooLarge(RosettaError):
+class FormTooLarge(TooLarge):
     """The form's body is bigger than :data:`MAX_FORM_BYTES` or has too many fields."""
 
 
@@ -60,26 +61,11 @@ def read_form(request: Request) -> dict[str, str]:
     """The request's form fields (the first value of each), from a worker thread (the endpoints
     are plain functions). Raises :class:`FormTooLarge` or :class:`NotAForm`."""
     content_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_FORM_BYTES:
-        raise FormTooLarge(f"the form is larger than {MAX_FORM_BYTES // 1024} KiB")
-    body = anyio.from_thread.run(_read_body, request)
+    body = read_body(request, MAX_FORM_BYTES, FormTooLarge)
     # an empty body without a type is an empty form (a form with no fields sends nothing)
     if content_type != FORM_TYPE and (content_type or body):
         raise NotAForm(f"expected a form ({FORM_TYPE})")
     return parse_form(body)
-
-
-async def _read_body(request: Request) -> bytes:
-    # read by chunks: a body without Content-Length is cut at the limit, not held whole
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_FORM_BYTES:
-            raise FormTooLarge(f"the form is larger than {MAX_FORM_BYTES // 1024} KiB")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def parse_form(body: bytes) -> dict[str, str]:
