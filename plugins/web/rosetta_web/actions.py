@@ -120,14 +120,18 @@ class Actions:
 
     def add_computing(self, data: Mapping[str, Any]) -> Computing:
         """Add a computing resource; admins only (:class:`Forbidden`)."""
-        if not self.user.is_admin:
-            raise Forbidden("only admins add computing resources")
+        self.check_may_add_computing()
         computing = structure(_plain(data, "computing resource"), Computing, what="computing resource")
         return self._add(computing, Computing)
 
     def one_computing(self, name: str) -> Computing:
         """The computing resource ``name`` if the user may use it; ``NotFoundError`` otherwise."""
         return self._one(Computing, name, "computing resource")
+
+    def check_may_add_computing(self) -> None:
+        """Raise :class:`Forbidden` unless the user is an admin (who alone add computing resources)."""
+        if not self.user.is_admin:
+            raise Forbidden("only admins add computing resources")
 
     def storages(self) -> list[Storage]:
         """Storages the user may see, by name."""

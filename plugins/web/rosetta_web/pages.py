@@ -34,8 +34,8 @@ from rosetta_auth_local import (
 )
 from rosetta_auth_local.options import LocalAuthOptions
 from rosetta_core.errors import BackendError, ConflictError, NotFoundError, ValidationError
-from rosetta_core.model import Software, Task, TaskStatus
-from rosetta_web.actions import Actions, Forbidden
+from rosetta_core.model import Computing, Software, Task, TaskStatus
+from rosetta_web.actions import Actions
 from rosetta_web.auth import (
     SESSION_COOKIE,
     Identity,
@@ -324,15 +324,8 @@ def software_new(request: Request, identity: Identity) -> Response:
 @posted
 def software_add(request: Request, identity: Identity, form: dict[str, str]) -> Response:
     """``POST /software/new``."""
-    context = _software_context(form)
-    try:
-        software = actions(request, identity).add_software(software_input(form))
-    except ValidationError as exc:
-        return form_page(request, "software_new.html", context, exc)
-    except ConflictError:
-        taken = ValidationError("software", ["$.name: this name is taken: choose another"])
-        return form_page(request, "software_new.html", context, taken, status=409)
-    return see_other(f"/software?added={_quote(software.name)}")
+    act = actions(request, identity)
+    return _add(request, "software", _software_context(form), lambda: act.add_software(software_input(form)))
 
 
 # ---------------------------------------------------------------- computing and storages
@@ -346,15 +339,10 @@ def computing_list(request: Request, identity: Identity) -> Response:
     return render(request, "computing.html", context)
 
 
-def _admin(identity: Identity) -> None:
-    if not identity.user.is_admin:
-        raise Forbidden("only admins add computing resources")
-
-
 @signed_in
 def computing_new(request: Request, identity: Identity) -> Response:
     """``GET /computing/new``: admins only (403 page)."""
-    _admin(identity)
+    actions(request, identity).check_may_add_computing()
     form = {"kind": "local", "executor": "local", "workload_manager": "none", "engines": "podman"}
     return render(request, "computing_new.html", {"form": form, "errors": {}})
 
@@ -362,16 +350,24 @@ def computing_new(request: Request, identity: Identity) -> Response:
 @posted
 def computing_add(request: Request, identity: Identity, form: dict[str, str]) -> Response:
     """``POST /computing/new``: admins only (403 page, nothing read)."""
-    _admin(identity)
-    context = {"form": form}
+    act = actions(request, identity)
+    act.check_may_add_computing()
+    return _add(request, "computing", {"form": form}, lambda: act.add_computing(computing_input(form)))
+
+
+def _add(
+    request: Request, kind: str, context: dict[str, Any], add: Callable[[], Software | Computing]
+) -> Response:
+    """Run ``add``; its form again, each problem next to its field, when the input is refused or
+    the name taken (409); else to the ``kind`` list saying what was added."""
     try:
-        computing = actions(request, identity).add_computing(computing_input(form))
+        record = add()
     except ValidationError as exc:
-        return form_page(request, "computing_new.html", context, exc)
+        return form_page(request, f"{kind}_new.html", context, exc)
     except ConflictError:
-        taken = ValidationError("computing", ["$.name: this name is taken: choose another"])
-        return form_page(request, "computing_new.html", context, taken, status=409)
-    return see_other(f"/computing?added={_quote(computing.name)}")
+        taken = ValidationError(kind, ["$.name: this name is taken: choose another"])
+        return form_page(request, f"{kind}_new.html", context, taken, status=409)
+    return see_other(f"/{kind}?added={_quote(record.name)}")
 
 
 @signed_in
