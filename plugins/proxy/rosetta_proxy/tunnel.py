@@ -126,12 +126,12 @@ class ProxyTunnel:
 
     def open(self, task: Task, computing: Computing) -> Endpoint:
         """Open the route of ``task``: the prefix is stripped unless its software ``keeps_prefix``."""
+        with self._lock:  # open again after every reconcile pass: no store read for an open route
+            if task.id in self._endpoints:
+                return self._endpoints[task.id]
         software = self._software(task.software) if self._software is not None else None
         strip = self.strip_prefix if software is None else not software.keeps_prefix
         authorization = task_authorization(task, software.auth) if software is not None else None
-        with self._lock:
-            if task.id in self._endpoints:
-                return self._endpoints[task.id]
         upstream = self._transports.upstream(task, computing) if self._transports is not None else None
         return self.open_route(task, strip_prefix=strip, upstream=upstream, authorization=authorization)
 
