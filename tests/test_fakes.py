@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
 from rosetta_core.engines import ContainerEngine, Observed, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable, ExecutorError
 from rosetta_core.executors import Executor
-from rosetta_core.testing import FakeEngine, ScriptedExecutor
+from rosetta_core.kernel import Kernel
+from rosetta_core.testing import FakeEngine, FakeEnginePlugin, ScriptedExecutor
 
 
 def test_scripted_executor_answers_by_prefix(scripted_executor: ScriptedExecutor) -> None:
@@ -46,3 +49,9 @@ def test_fake_engine(scripted_executor: ScriptedExecutor) -> None:
     engine.unavailable = False
     engine.stop("rosetta-1", scripted_executor)
     assert engine.poll("rosetta-1", scripted_executor).state is Observed.GONE
+
+
+def test_fake_engine_plugin_registers_its_engine(rosetta_kernel_factory: Callable[..., Kernel]) -> None:
+    engine = FakeEngine("spare")
+    kernel = rosetta_kernel_factory({"spare": FakeEnginePlugin(engine)})
+    assert kernel.engines.get("spare") is engine

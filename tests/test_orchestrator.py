@@ -23,18 +23,9 @@ from rosetta_core.executors import Executor
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import AuthConvention, Computing, ComputingKind, Software, Task, TaskStatus
 from rosetta_core.orchestrator import ALLOWED
-from rosetta_core.testing import FakeEngine, FakeWorkloadManager
+from rosetta_core.testing import FakeEngine, FakeEnginePlugin, FakeWorkloadManager
 
 S = TaskStatus
-
-
-class EnginePlugin:
-    def __init__(self, engine: FakeEngine) -> None:
-        self.engine = engine
-
-    @hookimpl
-    def rosetta_register_engines(self, register: Callable[[str, Any], None]) -> None:
-        register(self.engine.name, self.engine)
 
 
 class Recorder:
@@ -89,7 +80,7 @@ def recorder() -> Recorder:
 def kernel(rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine, recorder: Recorder) -> Kernel:
     # a lease of 0: each reconcile pass may take a start or a submission as cut short
     kernel = rosetta_kernel_factory(
-        {"fake": EnginePlugin(engine), "recorder": recorder}, core_options={"action_lease": 0}
+        {"fake": FakeEnginePlugin(engine), "recorder": recorder}, core_options={"action_lease": 0}
     )
     add_defaults(kernel)
     return kernel
@@ -278,7 +269,7 @@ def test_a_failing_hook_does_not_undo_the_transition(
         def rosetta_task_started(self) -> None:
             raise RuntimeError("grr")
 
-    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine), "grumpy": Grumpy()})
+    kernel = rosetta_kernel_factory({"fake": FakeEnginePlugin(engine), "grumpy": Grumpy()})
     add_defaults(kernel)
     assert run(kernel).status is S.RUNNING
 
@@ -296,7 +287,9 @@ def make_batch(
         def rosetta_register_workload_managers(self, register: Callable[[str, Any], None]) -> None:
             register("fakebatch", wm)
 
-    kernel = factory({"fake": EnginePlugin(engine), "batch": Plugin()}, core_options={"action_lease": lease})
+    kernel = factory(
+        {"fake": FakeEnginePlugin(engine), "batch": Plugin()}, core_options={"action_lease": lease}
+    )
     add_defaults(kernel, workload_manager="fakebatch", kind=ComputingKind.CLUSTER)
     return kernel, wm
 
@@ -511,7 +504,7 @@ def test_stop_requested_meanwhile_ends_stopped_not_failed(kernel: Kernel, engine
 def test_start_within_its_lease_is_not_repeated(
     rosetta_kernel_factory: Callable[..., Kernel], engine: FakeEngine
 ) -> None:
-    kernel = rosetta_kernel_factory({"fake": EnginePlugin(engine)})  # default lease: 300 s
+    kernel = rosetta_kernel_factory({"fake": FakeEnginePlugin(engine)})  # default lease: 300 s
     add_defaults(kernel)
     task = kernel.orchestrator.create_task(owner="ada", software="web", computing="box")
     kernel.store.transition(task.id, S.CREATED, S.QUEUED)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import attrs
 
+from rosetta_core import hookimpl
 from rosetta_core.engines import HANDLE_PREFIX, Observation, Observed, TaskSpec
 from rosetta_core.errors import BackendError, BackendUnavailable, ExecutorError
 from rosetta_core.executors import DEFAULT_TIMEOUT, MAX_OUTPUT, CommandResult, Executor, check_argv
@@ -206,3 +207,15 @@ class FakeWorkloadManager:
 
     def logs(self, job_id: str, executor: Executor, *, tail: int = 1000) -> str:
         return f"log of {job_id}"
+
+
+class FakeEnginePlugin:
+    """A plugin registering ``engine`` (a :class:`FakeEngine`, by its name): pass it to
+    ``rosetta_kernel_factory`` to run tasks on the fake engine."""
+
+    def __init__(self, engine: FakeEngine) -> None:
+        self.engine = engine
+
+    @hookimpl
+    def rosetta_register_engines(self, register: Callable[[str, FakeEngine], None]) -> None:
+        register(self.engine.name, self.engine)

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
@@ -24,20 +23,10 @@ import rosetta_web.plugin
 from rosetta_auth_local import create_api_token
 from rosetta_auth_local import sign_up as sign_up_user
 from rosetta_auth_local.testing import FAST_ARGON2
-from rosetta_core import hookimpl
 from rosetta_core.kernel import Kernel
 from rosetta_core.model import Computing, Software
-from rosetta_core.testing import FakeEngine
+from rosetta_core.testing import FakeEngine, FakeEnginePlugin
 from rosetta_web.app import create_app
-
-
-class EnginePlugin:
-    def __init__(self, engine: FakeEngine) -> None:
-        self.engine = engine
-
-    @hookimpl
-    def rosetta_register_engines(self, register: Callable[[str, Any], None]) -> None:
-        register(self.engine.name, self.engine)
 
 
 @pytest.fixture
@@ -51,7 +40,7 @@ def kernel(rosetta_kernel_factory: Callable[..., Kernel], fake_engine: FakeEngin
         {
             "auth-local": rosetta_auth_local.plugin,
             "web": rosetta_web.plugin,
-            "fake-engine": EnginePlugin(fake_engine),
+            "fake-engine": FakeEnginePlugin(fake_engine),
         },
         plugin_options={"auth-local": FAST_ARGON2},
     )
